@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/ssogate/ssogate/config"
+	"github.com/ssogate/ssogate/extauthz"
+	"github.com/ssogate/ssogate/store"
+	"github.com/ssogate/ssogate/store/memory"
+	"github.com/ssogate/ssogate/store/snapshot"
+)
+
+// serveCmd runs the gRPC ext_authz listener and the HTTP listener until
+// SIGTERM or SIGINT, then drains in-flight checks and exits 0.
+func serveCmd(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "gateway file (ssogate.yaml)")
+	statePath := fs.String("state", "", "store snapshot to seed the store with (spec section 4)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	drain := fs.Duration("drain-timeout", 10*time.Second, "longest wait for in-flight checks at shutdown")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *cfgPath == "" {
+		fmt.Fprintln(stderr, "ssogate serve: --config is required")
+		return 2
+	}
+	logger, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "ssogate serve: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := serve(ctx, *cfgPath, *statePath, *drain, logger); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs until ctx is done. It returns configuration and listener
+// errors; a clean shutdown returns nil.
+func serve(ctx context.Context, cfgPath, statePath string, drain time.Duration, logger *slog.Logger) error {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(cfg.Gateway.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if statePath != "" {
+		snap, err := snapshot.Read(statePath)
+		if err != nil {
+			return err
+		}
+		if err := snap.Apply(ctx, st); err != nil {
+			return fmt.Errorf("%s: %w", statePath, err)
+		}
+	}
+	a, err := extauthz.New(ctx, cfg, st, extauthz.Options{Logger: logger})
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfgPath, err)
+	}
+	grpcLn, err := net.Listen("tcp", cfg.Gateway.Listen.GRPC)
+	if err != nil {
+		return fmt.Errorf("grpc listener: %w", err)
+	}
+	httpLn, err := net.Listen("tcp", cfg.Gateway.Listen.HTTP)
+	if err != nil {
+		grpcLn.Close()
+		return fmt.Errorf("http listener: %w", err)
+	}
+	gs := grpc.NewServer()
+	health := extauthz.Register(gs, a)
+	hs := &http.Server{Handler: httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+
+	errc := make(chan error, 2)
+	go func() { errc <- gs.Serve(grpcLn) }()
+	go func() { errc <- hs.Serve(httpLn) }()
+	logger.Info("serving", "grpc", grpcLn.Addr().String(), "http", httpLn.Addr().String(), "orgs", len(cfg.Orgs))
+
+	select {
+	case err := <-errc:
+		gs.Stop()
+		hs.Close()
+		return fmt.Errorf("listener stopped: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: draining in-flight checks")
+	health.Shutdown()
+	done := make(chan struct{})
+	go func() { gs.GracefulStop(); close(done) }()
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		logger.Warn("http shutdown", "error", err)
+	}
+	select {
+	case <-done:
+	case <-sctx.Done():
+		logger.Warn("drain timeout: closing remaining gRPC streams")
+		gs.Stop()
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func openStore(c config.Store) (store.Store, error) {
+	switch c.Backend {
+	case "", "memory":
+		return memory.New(), nil
+	}
+	return nil, fmt.Errorf("store backend %q is not available in this build", c.Backend)
+}
+
+func httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("content-type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("content-type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ready\n")
+	})
+	return mux
+}
+

@@ -1,0 +1,319 @@
+// Package extauthz is ssogate's decision path: the Envoy ext_authz v3
+// Authorization service (envoy.service.auth.v3.Authorization/Check).
+//
+// Check reads like a pipeline: normalise the path and resolve the hub route
+// (package route), identify the platform user (package identity), load the
+// membership, SSO session and catalog entry (package store), evaluate the
+// Rego policy (package policies) and build the CheckResponse. Every error on
+// that path denies with 503 {"error":"unavailable"}: it fails closed.
+package extauthz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/ssogate/ssogate/config"
+	"github.com/ssogate/ssogate/extauthz/route"
+	"github.com/ssogate/ssogate/identity"
+	"github.com/ssogate/ssogate/policies"
+	"github.com/ssogate/ssogate/store"
+)
+
+// Lookup is what the decision path reads from the store.
+type Lookup interface {
+	Membership(ctx context.Context, org, user string) (*store.Membership, error)
+	Session(ctx context.Context, org, user string) (*store.Session, error)
+	Resource(ctx context.Context, typ, id string) (*store.Resource, error)
+}
+
+// Options tune an Authorizer.
+type Options struct {
+	// Now is the decision clock; nil means time.Now. eval fixes it with --now.
+	Now func() time.Time
+	// Logger receives the decision log (one record per Check) and errors;
+	// nil discards them.
+	Logger *slog.Logger
+}
+
+// state is everything derived from configuration; it is swapped whole.
+type state struct {
+	publicURL string
+	orgs      route.OrgMap
+	byName    map[string]*config.Org // canonical name → org
+	policy    *policies.Engine
+	auth      *identity.Authenticator
+	mdNS      string
+	mdKey     string
+}
+
+// Authorizer decides CheckRequests. It is safe for concurrent use.
+type Authorizer struct {
+	authv3.UnimplementedAuthorizationServer
+
+	state  atomic.Pointer[state]
+	store  Lookup
+	now    func() time.Time
+	logger *slog.Logger
+}
+
+// New builds an Authorizer from a loaded configuration: it prepares the
+// policy (the embedded default plus policy_dir modules) with the org data and
+// the platform-token verifier. Errors name what could not be built.
+func New(ctx context.Context, cfg *config.Config, st Lookup, o Options) (*Authorizer, error) {
+	a := &Authorizer{store: st, now: o.Now, logger: o.Logger}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.logger == nil {
+		a.logger = slog.New(slog.DiscardHandler)
+	}
+	if err := a.Reload(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Reload rebuilds the configuration-derived state and swaps it in
+// atomically; in-flight checks finish on the old state. On error the old
+// state stays.
+func (a *Authorizer) Reload(ctx context.Context, cfg *config.Config) error {
+	s, err := buildState(ctx, cfg, a.now)
+	if err != nil {
+		return err
+	}
+	a.state.Store(s)
+	return nil
+}
+
+func buildState(ctx context.Context, cfg *config.Config, now func() time.Time) (*state, error) {
+	s := &state{
+		publicURL: cfg.Gateway.PublicURL,
+		byName:    make(map[string]*config.Org, len(cfg.Orgs)),
+		mdNS:      cfg.Gateway.Identity.Metadata.Namespace,
+		mdKey:     cfg.Gateway.Identity.Metadata.Key,
+	}
+	names := make([]string, 0, len(cfg.Orgs))
+	data := make(map[string]policies.Org, len(cfg.Orgs))
+	for _, o := range cfg.Orgs {
+		names = append(names, o.Name)
+		s.byName[o.Name] = o
+		data[o.Name] = policies.Org{
+			SSOEnabled:            o.SSO.Enabled,
+			Mode:                  o.SSO.Mode,
+			DefaultRole:           o.DefaultRole.String(),
+			SessionTimeout:        o.SSO.SessionTimeout,
+			ExternalCollaborators: o.SSO.ExternalCollaborators,
+		}
+	}
+	s.orgs = route.NewOrgMap(names...)
+	extra, err := policies.LoadDir(cfg.Gateway.PolicyDir)
+	if err != nil {
+		return nil, err
+	}
+	if s.policy, err = policies.New(ctx, data, extra); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	auth, err := newAuthenticator(ctx, cfg.Gateway.Identity, now)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	s.auth = auth
+	return s, nil
+}
+
+// Check implements envoy.service.auth.v3.Authorization/Check. It never
+// returns an error: every failure is a denial in the CheckResponse.
+func (a *Authorizer) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	t0 := time.Now()
+	s := a.state.Load()
+	out := a.decide(ctx, s, req, a.now())
+	a.logDecision(ctx, req, out, time.Since(t0))
+	return out.resp, nil
+}
+
+// outcome is a response with the facts the decision log records.
+type outcome struct {
+	resp   *authv3.CheckResponse
+	status int // 200 for allow
+	reason string
+	org    string
+	user   string
+	path   string
+	err    error // the internal error behind a 503 or the input error behind a 400/401
+}
+
+func (a *Authorizer) decide(ctx context.Context, s *state, req *authv3.CheckRequest, now time.Time) outcome {
+	httpReq := req.GetAttributes().GetRequest().GetHttp()
+	if httpReq == nil {
+		return badRequest("", errors.New("check request has no attributes.request.http"))
+	}
+	h := requestHeaders{m: httpReq.GetHeaders()}
+	if hm := httpReq.GetHeaderMap(); hm != nil && len(hm.GetHeaders()) > 0 {
+		h = requestHeaders{list: hm.GetHeaders()}
+	}
+	rawPath := httpReq.GetPath()
+	if rawPath == "" {
+		rawPath = h.Get(":path")
+	}
+	if rawPath == "" {
+		return badRequest("", errors.New("request has no path"))
+	}
+	path, err := route.Normalize(rawPath)
+	if err != nil {
+		return badRequest(rawPath, err)
+	}
+	rt := route.Resolve(path, s.orgs)
+	o := outcome{path: path, org: rt.Org}
+	org := s.byName[rt.Org]
+	method := httpReq.GetMethod()
+	if method == "" {
+		method = h.Get(":method")
+	}
+
+	var user *identity.User
+	if org != nil && org.SSO.Enabled && rt.Kind != route.LoginFlow {
+		user, err = s.auth.Authenticate(ctx, h, metadataClaims(req, s.mdNS, s.mdKey))
+		switch {
+		case errors.Is(err, identity.ErrAmbiguousIdentity):
+			o.resp, o.status, o.reason, o.err = deny(400, errorBody(errAmbiguousIdentity)), 400, errAmbiguousIdentity, err
+			return o
+		case errors.Is(err, identity.ErrInvalidToken):
+			o.resp, o.status, o.reason, o.err = invalidToken(), 401, errInvalidToken, err
+			return o
+		case err != nil:
+			return unavailable(o, fmt.Errorf("identifying the platform user: %w", err))
+		}
+	}
+	in := policyInput{now: now, method: method, browser: acceptsHTML(h.Get("accept")), route: rt}
+	if user != nil {
+		o.user = user.Sub
+		in.user = user.Sub
+	}
+	if err := a.load(ctx, &in); err != nil {
+		return unavailable(o, err)
+	}
+	d, err := s.policy.Decide(ctx, in.value())
+	if err != nil {
+		return unavailable(o, err)
+	}
+	o.reason = d.Reason
+	o.resp, o.status = a.respond(s, d, rt.Org, in.user, rawPath, h)
+	return o
+}
+
+// load reads the membership, session and catalog entry the policy needs.
+// Missing records are not errors; any other store error is.
+func (a *Authorizer) load(ctx context.Context, in *policyInput) error {
+	rt := in.route
+	if rt.Org == "" || rt.Kind == route.LoginFlow {
+		return nil
+	}
+	if rt.Kind == route.Resource {
+		r, err := a.store.Resource(ctx, rt.Type, rt.ID())
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("loading resource %s %s: %w", rt.Type, rt.ID(), err)
+		}
+		in.resource = r
+	}
+	if in.user == "" {
+		return nil
+	}
+	m, err := a.store.Membership(ctx, rt.Org, in.user)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return fmt.Errorf("loading membership of %s in %s: %w", in.user, rt.Org, err)
+	}
+	in.membership = m
+	sess, err := a.store.Session(ctx, rt.Org, in.user)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("loading SSO session of %s in %s: %w", in.user, rt.Org, err)
+	}
+	in.session = sess
+	return nil
+}
+
+// respond turns a policy decision into a CheckResponse and its HTTP status.
+func (a *Authorizer) respond(s *state, d policies.Decision, org, user, rawPath string, h requestHeaders) (*authv3.CheckResponse, int) {
+	if d.Allow {
+		if !d.Identity || user == "" {
+			return okResponse(h), 200
+		}
+		if d.Prompt {
+			return okResponse(h, HeaderUser, user, HeaderOrg, org, HeaderRole, d.Role,
+				HeaderPrompt, loginURL(s.publicURL, org, rawPath)), 200
+		}
+		return okResponse(h, HeaderUser, user, HeaderOrg, org, HeaderRole, d.Role), 200
+	}
+	switch {
+	case d.Reason == "sso_session_missing" || d.Reason == "sso_session_expired":
+		u := loginURL(s.publicURL, org, rawPath)
+		if d.Status == 302 {
+			return redirectToLogin(org, u), 302
+		}
+		return ssoRequired(org, u), d.Status
+	case d.Status == 403 && d.Reason == errInsufficientRole:
+		return deny(403, map[string]string{"error": errInsufficientRole, "required": d.Required, "role": d.Role}), 403
+	case d.Status == 403 && d.Reason == errPolicyDenied:
+		return deny(403, map[string]any{"error": errPolicyDenied, "messages": d.Messages}), 403
+	case d.Status == 404:
+		return deny(404, errorBody(errNotFound)), 404
+	case d.Status == 401:
+		return deny(401, errorBody(d.Reason)), 401
+	case d.Status >= 400 && d.Status < 600:
+		return deny(d.Status, errorBody(d.Reason)), d.Status
+	}
+	// A custom policy asked for a status this gateway cannot express: fail closed.
+	return deny(503, errorBody(errUnavailable)), 503
+}
+
+func badRequest(path string, err error) outcome {
+	return outcome{resp: deny(400, errorBody(errBadRequest)), status: 400, reason: errBadRequest, path: path, err: err}
+}
+
+func unavailable(o outcome, err error) outcome {
+	o.resp, o.status, o.reason, o.err = deny(503, errorBody(errUnavailable)), 503, errUnavailable, err
+	return o
+}
+
+// metadataClaims returns the jwt_authn payload that Envoy forwarded in
+// attributes.metadata_context.filter_metadata[ns].fields[key], or nil.
+func metadataClaims(req *authv3.CheckRequest, ns, key string) *structpb.Struct {
+	if ns == "" || key == "" {
+		return nil
+	}
+	md := req.GetAttributes().GetMetadataContext().GetFilterMetadata()[ns]
+	return md.GetFields()[key].GetStructValue()
+}
+
+func (a *Authorizer) logDecision(ctx context.Context, req *authv3.CheckRequest, o outcome, took time.Duration) {
+	level := slog.LevelInfo
+	if o.status == 503 {
+		level = slog.LevelError
+	}
+	if !a.logger.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", req.GetAttributes().GetRequest().GetHttp().GetId()),
+		slog.Bool("allow", o.status == 200),
+		slog.Int("status", o.status),
+		slog.String("reason", o.reason),
+		slog.String("path", o.path),
+		slog.String("org", o.org),
+		slog.String("user", o.user),
+		slog.Duration("took", took),
+	}
+	if o.err != nil {
+		attrs = append(attrs, slog.String("error", o.err.Error()))
+	}
+	a.logger.LogAttrs(ctx, level, "decision", attrs...)
+}

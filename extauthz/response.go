@@ -1,0 +1,160 @@
+package extauthz
+
+import (
+	"encoding/json"
+	"html"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+)
+
+// Identity headers set on allowed member requests (spec section 5, "Responses").
+const (
+	HeaderUser     = "x-sso-user"
+	HeaderOrg      = "x-sso-org"
+	HeaderRole     = "x-sso-role"
+	HeaderPrompt   = "x-sso-prompt"
+	HeaderRequired = "x-sso-required"
+	ssoPrefix      = "x-sso-"
+)
+
+// Error codes of denial bodies ({"error": code}).
+const (
+	errBadRequest        = "bad_request"
+	errAmbiguousIdentity = "ambiguous_identity"
+	errInvalidToken      = "invalid_token"
+	errNotFound          = "not_found"
+	errSSORequired       = "sso_required"
+	errInsufficientRole  = "insufficient_role"
+	errPolicyDenied      = "policy_denied"
+	errUnavailable       = "unavailable"
+)
+
+func header(k, v string) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{
+		Header:       &corev3.HeaderValue{Key: k, Value: v},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	}
+}
+
+// okResponse allows the request. set holds the headers to add (name, value
+// pairs); every client-sent x-sso-* header not in set is removed, since
+// Envoy removes headers_to_remove after it sets headers (ext_authz.cc).
+func okResponse(h requestHeaders, set ...string) *authv3.CheckResponse {
+	ok := &authv3.OkHttpResponse{}
+	if len(set) > 0 {
+		ok.Headers = make([]*corev3.HeaderValueOption, 0, len(set)/2)
+		for i := 0; i+1 < len(set); i += 2 {
+			ok.Headers = append(ok.Headers, header(set[i], set[i+1]))
+		}
+	}
+	h.each(func(name string) {
+		if !strings.HasPrefix(name, ssoPrefix) {
+			return
+		}
+		for i := 0; i < len(set); i += 2 {
+			if set[i] == name {
+				return
+			}
+		}
+		for _, r := range ok.HeadersToRemove {
+			if r == name {
+				return
+			}
+		}
+		ok.HeadersToRemove = append(ok.HeadersToRemove, name)
+	})
+	return &authv3.CheckResponse{
+		Status:       &rpcstatus.Status{Code: int32(code.Code_OK)},
+		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
+	}
+}
+
+// deny builds a denial with the HTTP status, a JSON body and extra headers
+// (name, value pairs). The gRPC status is UNAUTHENTICATED for 401 and
+// PERMISSION_DENIED otherwise.
+func deny(status int, body any, extra ...string) *authv3.CheckResponse {
+	b, err := json.Marshal(body)
+	if err != nil { // bodies are maps of strings; cannot fail
+		b = []byte(`{"error":"unavailable"}`)
+	}
+	return denied(status, "application/json", string(b), extra...)
+}
+
+func denied(status int, contentType, body string, extra ...string) *authv3.CheckResponse {
+	hs := make([]*corev3.HeaderValueOption, 0, 2+len(extra)/2)
+	hs = append(hs, header("content-type", contentType), header("cache-control", "no-store"))
+	for i := 0; i+1 < len(extra); i += 2 {
+		hs = append(hs, header(extra[i], extra[i+1]))
+	}
+	c := code.Code_PERMISSION_DENIED
+	if status == 401 {
+		c = code.Code_UNAUTHENTICATED
+	}
+	return &authv3.CheckResponse{
+		Status: &rpcstatus.Status{Code: int32(c)},
+		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(status)},
+			Headers: hs,
+			Body:    body,
+		}},
+	}
+}
+
+func errorBody(code string) map[string]string { return map[string]string{"error": code} }
+
+// redirectToLogin is the 302 of spec section 5, outcome 4, for browsers.
+func redirectToLogin(org, loginURL string) *authv3.CheckResponse {
+	u := html.EscapeString(loginURL)
+	body := "<!doctype html><html><head><meta charset=\"utf-8\"><title>Single sign-on required</title></head>" +
+		"<body><p>" + html.EscapeString(org) + " requires single sign-on. <a href=\"" + u + "\">Continue to sign in</a>.</p></body></html>\n"
+	return denied(302, "text/html; charset=utf-8", body, "location", loginURL)
+}
+
+// ssoRequired is the 401 of spec section 5, outcome 4, for API and git clients.
+func ssoRequired(org, loginURL string) *authv3.CheckResponse {
+	return deny(401,
+		map[string]string{"error": errSSORequired, "org": org, "login_url": loginURL},
+		"www-authenticate", `SSO realm="`+org+`", url="`+loginURL+`"`,
+		HeaderRequired, "org="+org+"; url="+loginURL,
+	)
+}
+
+// invalidToken is the 401 of RFC 6750 section 3.1.
+func invalidToken() *authv3.CheckResponse {
+	return deny(401, errorBody(errInvalidToken), "www-authenticate", `Bearer error="invalid_token"`)
+}
+
+// loginURL is {public_url}/organizations/{org}/sso/login?return_to= followed
+// by {public_url}+original path and query, every byte but ALPHA, DIGIT and
+// -._~ percent-encoded with upper-case hex (spec section 5, outcome 4).
+func loginURL(publicURL, org, originalPath string) string {
+	if i := strings.IndexByte(originalPath, '#'); i >= 0 {
+		originalPath = originalPath[:i]
+	}
+	var b strings.Builder
+	prefix := publicURL + "/organizations/" + org + "/sso/login?return_to="
+	b.Grow(len(prefix) + 3*(len(publicURL)+len(originalPath)))
+	b.WriteString(prefix)
+	escapeAll(&b, publicURL)
+	escapeAll(&b, originalPath)
+	return b.String()
+}
+
+func escapeAll(b *strings.Builder, s string) {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+}

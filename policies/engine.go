@@ -1,0 +1,244 @@
+// Package policies holds ssogate's default Rego policy, embedded in the
+// binary, and Engine, which prepares it once with OPA's rego package
+// (github.com/open-policy-agent/opa/v1/rego) and evaluates it per request.
+//
+// The query is data.ssogate.authz.decision; its shape is documented in
+// authz.rego and mirrored by Decision. An undefined result, several results
+// or a result of the wrong shape is an error, which callers turn into a deny.
+package policies
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+)
+
+//go:embed authz.rego
+var embedded embed.FS
+
+// DefaultModuleName is the file name of the embedded default policy.
+const DefaultModuleName = "authz.rego"
+
+// Query is the decision the engine evaluates.
+const Query = "data.ssogate.authz.decision"
+
+// Module is one Rego source file.
+type Module struct {
+	Name   string // file name or path, used in compile errors
+	Source string
+}
+
+// DefaultModules returns the embedded default policy.
+func DefaultModules() []Module {
+	b, err := embedded.ReadFile(DefaultModuleName)
+	if err != nil {
+		panic(err) // embedded at build time; cannot fail
+	}
+	return []Module{{Name: DefaultModuleName, Source: string(b)}}
+}
+
+// LoadDir reads every *.rego file of dir, except *_test.rego, sorted by
+// name. An empty dir returns no modules.
+func LoadDir(dir string) ([]Module, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	names, err := filepath.Glob(filepath.Join(dir, "*.rego"))
+	if err != nil {
+		return nil, fmt.Errorf("listing policy_dir %s: %w", dir, err)
+	}
+	sort.Strings(names)
+	var out []Module
+	for _, n := range names {
+		if strings.HasSuffix(n, "_test.rego") {
+			continue
+		}
+		b, err := os.ReadFile(n)
+		if err != nil {
+			return nil, fmt.Errorf("reading policy: %w", err)
+		}
+		out = append(out, Module{Name: n, Source: string(b)})
+	}
+	return out, nil
+}
+
+// Org is the per-organisation data the policy reads from
+// data.ssogate.orgs[name].
+type Org struct {
+	SSOEnabled            bool
+	Mode                  string // enforced | optional
+	DefaultRole           string
+	SessionTimeout        time.Duration
+	ExternalCollaborators []string // platform user ids
+}
+
+// Decision is the policy's answer for one request.
+type Decision struct {
+	Allow    bool     `json:"allow"`
+	Status   int      `json:"status,omitempty"`   // HTTP status of a deny: 302, 401, 403, 404
+	Reason   string   `json:"reason"`             // stable reason code, e.g. sso_session_valid, not_found
+	Identity bool     `json:"identity,omitempty"` // allow: set x-sso-user/org/role
+	Role     string   `json:"role,omitempty"`     // the member's effective role
+	Required string   `json:"required,omitempty"` // 403: the role the action needs
+	Prompt   bool     `json:"prompt,omitempty"`   // allow in optional mode without a session
+	Messages []string `json:"messages,omitempty"` // policy_denied: messages of data.ssogate.custom.deny
+}
+
+// CompileError is a Rego compile problem at a place in a module.
+type CompileError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e CompileError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
+
+// Engine evaluates the prepared policy. It is safe for concurrent use.
+type Engine struct {
+	query rego.PreparedEvalQuery
+}
+
+// New compiles the default policy plus extra modules against the org data
+// and prepares the decision query. Compile errors are returned as a joined
+// list of CompileError, one per problem.
+func New(ctx context.Context, orgs map[string]Org, extra []Module) (*Engine, error) {
+	mods := append(DefaultModules(), extra...)
+	opts := []func(*rego.Rego){
+		rego.Query(Query),
+		rego.Store(inmem.NewFromObjectWithOpts(orgData(orgs), inmem.OptRoundTripOnWrite(false))),
+	}
+	for _, m := range mods {
+		opts = append(opts, rego.Module(m.Name, m.Source))
+	}
+	pq, err := rego.New(opts...).PrepareForEval(ctx)
+	if err != nil {
+		return nil, compileErrors(err)
+	}
+	return &Engine{query: pq}, nil
+}
+
+func orgData(orgs map[string]Org) map[string]any {
+	out := make(map[string]any, len(orgs))
+	for name, o := range orgs {
+		ext := make(map[string]any, len(o.ExternalCollaborators))
+		for _, u := range o.ExternalCollaborators {
+			ext[u] = true
+		}
+		out[name] = map[string]any{
+			"sso_enabled":            o.SSOEnabled,
+			"mode":                   o.Mode,
+			"default_role":           o.DefaultRole,
+			"session_timeout_ns":     json.Number(fmt.Sprint(o.SessionTimeout.Nanoseconds())),
+			"external_collaborators": ext,
+		}
+	}
+	return map[string]any{"ssogate": map[string]any{"orgs": out}}
+}
+
+func compileErrors(err error) error {
+	var errs ast.Errors
+	if !errors.As(err, &errs) {
+		return fmt.Errorf("preparing policy: %w", err)
+	}
+	out := make([]error, 0, len(errs))
+	for _, e := range errs {
+		ce := CompileError{Msg: e.Message}
+		if e.Location != nil {
+			ce.File, ce.Line = e.Location.File, e.Location.Row
+		}
+		out = append(out, ce)
+	}
+	return errors.Join(out...)
+}
+
+// Decide evaluates the decision for one policy input (see authz.rego for its
+// shape). It returns an error when evaluation fails or the result is
+// undefined, not unique, or not a decision object.
+func (e *Engine) Decide(ctx context.Context, input ast.Value) (Decision, error) {
+	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		return Decision{}, fmt.Errorf("evaluating %s: %w", Query, err)
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return Decision{}, fmt.Errorf("evaluating %s: want exactly one result, got %d", Query, len(rs))
+	}
+	return parseDecision(rs[0].Expressions[0].Value)
+}
+
+func parseDecision(v any) (Decision, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return Decision{}, fmt.Errorf("decision is %T, want an object", v)
+	}
+	var d Decision
+	var err error
+	if d.Allow, err = field[bool](m, "allow", true); err != nil {
+		return d, err
+	}
+	if d.Reason, err = field[string](m, "reason", true); err != nil {
+		return d, err
+	}
+	if d.Identity, err = field[bool](m, "identity", false); err != nil {
+		return d, err
+	}
+	if d.Role, err = field[string](m, "role", false); err != nil {
+		return d, err
+	}
+	if d.Required, err = field[string](m, "required", false); err != nil {
+		return d, err
+	}
+	if d.Prompt, err = field[bool](m, "prompt", false); err != nil {
+		return d, err
+	}
+	if raw, ok := m["status"]; ok {
+		n, ok := raw.(json.Number)
+		if !ok {
+			return d, fmt.Errorf("decision.status is %T, want a number", raw)
+		}
+		s, err := n.Int64()
+		if err != nil || s < 200 || s > 599 {
+			return d, fmt.Errorf("decision.status %q is not an HTTP status", n)
+		}
+		d.Status = int(s)
+	}
+	if raw, ok := m["messages"]; ok {
+		list, ok := raw.([]any)
+		if !ok {
+			return d, fmt.Errorf("decision.messages is %T, want an array", raw)
+		}
+		for _, x := range list {
+			d.Messages = append(d.Messages, fmt.Sprint(x))
+		}
+	}
+	if !d.Allow && d.Status == 0 {
+		return d, errors.New("decision denies without a status")
+	}
+	return d, nil
+}
+
+func field[T any](m map[string]any, name string, required bool) (T, error) {
+	var zero T
+	raw, ok := m[name]
+	if !ok {
+		if required {
+			return zero, fmt.Errorf("decision.%s is missing", name)
+		}
+		return zero, nil
+	}
+	v, ok := raw.(T)
+	if !ok {
+		return zero, fmt.Errorf("decision.%s is %T, want %T", name, raw, zero)
+	}
+	return v, nil
+}

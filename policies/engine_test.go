@@ -1,0 +1,162 @@
+package policies
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/tester"
+)
+
+// TestRego runs the test_ rules of every *_test.rego file beside the policy.
+func TestRego(t *testing.T) {
+	ctx := context.Background()
+	mods := map[string]*ast.Module{}
+	files, _ := filepath.Glob("*.rego")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := ast.ParseModule(f, string(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mods[f] = m
+	}
+	ch, err := tester.NewRunner().SetModules(mods).EnableTracing(false).RunTests(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for r := range ch {
+		n++
+		t.Run(r.Name, func(t *testing.T) {
+			if r.Error != nil {
+				t.Fatalf("%s: %v", r.Location, r.Error)
+			}
+			if r.Fail {
+				t.Fatalf("%s failed", r.Location)
+			}
+		})
+	}
+	if n < 10 {
+		t.Fatalf("ran %d Rego tests, want the whole suite", n)
+	}
+}
+
+func testOrgs() map[string]Org {
+	return map[string]Org{
+		"acme": {SSOEnabled: true, Mode: "enforced", DefaultRole: "read", SessionTimeout: 168 * time.Hour, ExternalCollaborators: []string{"u-bob"}},
+	}
+}
+
+func TestEngineDecides(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, testOrgs(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 6, 2, 12, 0, 0, 0, time.UTC)
+	in := map[string]any{
+		"now_ns": now.UnixNano(), "method": "GET", "org": "acme",
+		"route":      map[string]any{"kind": "resource"},
+		"user":       "u-alice",
+		"membership": map[string]any{"role": "write"},
+		"session":    map[string]any{"authenticated_at_ns": now.Add(-time.Hour).UnixNano()},
+	}
+	v, err := ast.InterfaceToValue(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.Decide(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Allow || d.Role != "write" || !d.Identity || d.Reason != "sso_session_valid" {
+		t.Errorf("decision = %+v", d)
+	}
+	in["session"] = map[string]any{"authenticated_at_ns": now.Add(-200 * time.Hour).UnixNano()}
+	v, _ = ast.InterfaceToValue(in)
+	d, err = e.Decide(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Allow || d.Status != 401 || d.Reason != "sso_session_expired" {
+		t.Errorf("expired session decision = %+v", d)
+	}
+}
+
+func TestExtraModuleTightens(t *testing.T) {
+	ctx := context.Background()
+	extra := []Module{{Name: "friday.rego", Source: "package ssogate.custom\n\ndeny contains \"no writes\" if input.method == \"POST\"\n"}}
+	e, err := New(ctx, testOrgs(), extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := ast.InterfaceToValue(map[string]any{"now_ns": 1, "method": "POST", "route": map[string]any{"kind": "none"}})
+	d, err := e.Decide(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Allow || d.Status != 403 || d.Reason != "policy_denied" || len(d.Messages) != 1 {
+		t.Errorf("decision = %+v", d)
+	}
+}
+
+func TestBrokenModulesAreRefused(t *testing.T) {
+	cases := map[string]struct{ src, want string }{
+		"syntax":     {"package ssogate.custom\n\ndeny contains x if {\n", "broken.rego:4"},
+		"unsafe var": {"package ssogate.custom\n\ndeny contains x if input.y == 1\n", "broken.rego:3"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := New(context.Background(), testOrgs(), []Module{{Name: "broken.rego", Source: c.src}})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want one naming %s", err, c.want)
+			}
+		})
+	}
+}
+
+// A module that makes the decision conflict must fail closed at eval time.
+func TestConflictingDecisionIsError(t *testing.T) {
+	src := "package ssogate.authz\n\ndecision := {\"allow\": true, \"reason\": \"x\"} if input.method == \"GET\"\n"
+	e, err := New(context.Background(), testOrgs(), []Module{{Name: "conflict.rego", Source: src}})
+	if err != nil {
+		return // refused at compile time: fine
+	}
+	v, _ := ast.InterfaceToValue(map[string]any{"now_ns": 1, "method": "GET", "route": map[string]any{"kind": "none"}})
+	if d, err := e.Decide(context.Background(), v); err == nil {
+		t.Fatalf("conflicting decision evaluated to %+v, want an error", d)
+	}
+}
+
+func TestUndefinedDecisionIsError(t *testing.T) {
+	// A module that makes the decision a non-object must be refused at eval.
+	_, err := parseDecision("allow")
+	if err == nil {
+		t.Fatal("a string decision was accepted")
+	}
+	if _, err := parseDecision(map[string]any{"allow": false, "reason": "x"}); err == nil {
+		t.Fatal("a deny without status was accepted")
+	}
+}
+
+func TestLoadDirSkipsTests(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.rego"), []byte("package ssogate.custom\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "a_test.rego"), []byte("package x\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o600)
+	mods, err := LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mods) != 1 || filepath.Base(mods[0].Name) != "a.rego" {
+		t.Errorf("mods = %+v", mods)
+	}
+}

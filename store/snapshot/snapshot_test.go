@@ -1,0 +1,93 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssogate/ssogate/store"
+	"github.com/ssogate/ssogate/store/memory"
+)
+
+func TestReadAndApply(t *testing.T) {
+	s, err := Read("testdata/state.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := memory.New()
+	if err := s.Apply(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := m.Membership(context.Background(), "ACME", "u-alice")
+	if err != nil {
+		t.Fatalf("membership: %v", err)
+	}
+	if ms.Role != "write" || ms.ResourceGroups["vision"] != "read" || ms.InviteRole != "read" {
+		t.Errorf("membership = %+v", ms)
+	}
+	sess, err := m.Session(context.Background(), "acme", "u-alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC); !sess.AuthenticatedAt.Equal(want) {
+		t.Errorf("authenticated_at = %v, want %v", sess.AuthenticatedAt, want)
+	}
+	r, err := m.Resource(context.Background(), "model", "Acme/Secret-Model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ResourceGroup != "vision" || r.CreatedBy != "u-alice" || r.Public() {
+		t.Errorf("resource = %+v", r)
+	}
+	if _, err := m.Resource(context.Background(), "dataset", "acme/secret-model"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("lookup with another type: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestReadReportsEveryProblemWithLine(t *testing.T) {
+	_, err := Read("testdata/bad.yaml")
+	if err == nil {
+		t.Fatal("bad snapshot accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"testdata/bad.yaml:2: memberships[0].role: unknown role \"owner\"",
+		"testdata/bad.yaml:3: memberships[1].user: required",
+		"testdata/bad.yaml:5: sessions[0].authenticated_at: required",
+		"testdata/bad.yaml:7: resources[0].type: unknown type \"notebook\"",
+		"testdata/bad.yaml:8: resources[1].id: id \"nope\"",
+		"testdata/bad.yaml:8: resources[1].visibility",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+}
+
+func TestParseRefuses(t *testing.T) {
+	cases := map[string]string{
+		"unknown key":   "memberships:\n  - {org: acme, user: u, rol: read}\n",
+		"bad time":      "sessions:\n  - {org: acme, user: u, authenticated_at: yesterday}\n",
+		"bad yaml":      "memberships: [\n",
+		"wrong section": "members: []\n",
+	}
+	for name, in := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Parse("s.yaml", []byte(in)); err == nil || !strings.Contains(err.Error(), "s.yaml") {
+				t.Errorf("err = %v, want an error naming s.yaml", err)
+			}
+		})
+	}
+}
+
+func TestEmptyIsEmpty(t *testing.T) {
+	s, err := Parse("s.yaml", []byte("{}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Memberships)+len(s.Sessions)+len(s.Resources) != 0 {
+		t.Errorf("snapshot = %+v", s)
+	}
+}

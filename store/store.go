@@ -1,0 +1,107 @@
+// Package store defines ssogate's state (spec section 4): organisation
+// memberships, SSO sessions and the resource catalog, and the interfaces that
+// every storage backend implements. Backends live in subpackages (memory, and
+// later bolt and redis); storetest holds the contract suite they all pass.
+//
+// Names are matched ignoring ASCII case: org names, user ids stay exact, and
+// catalog ids ("<namespace>/<name>") are matched ignoring case, as spec
+// section 5 requires for namespaces and resource names.
+package store
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+)
+
+// ErrNotFound is returned by lookups when no record exists.
+var ErrNotFound = errors.New("not found")
+
+// Membership is a user's membership of an organisation.
+type Membership struct {
+	Org  string `yaml:"org" json:"org"`
+	User string `yaml:"user" json:"user"`
+	// Role is the org role name; "" means the org's default_role.
+	Role string `yaml:"role,omitempty" json:"role,omitempty"`
+	// ResourceGroups maps a resource group name to the member's role in it.
+	ResourceGroups map[string]string `yaml:"resource_groups,omitempty" json:"resource_groups,omitempty"`
+	// InviteRole is the role the member was invited with; the fallback of
+	// role mapping at SSO login (spec section 6).
+	InviteRole string `yaml:"invite_role,omitempty" json:"invite_role,omitempty"`
+}
+
+// Session is an SSO session of one user for one organisation. It is valid
+// while now < AuthenticatedAt + the org's current session_timeout.
+type Session struct {
+	Org             string    `yaml:"org" json:"org"`
+	User            string    `yaml:"user" json:"user"`
+	AuthenticatedAt time.Time `yaml:"authenticated_at" json:"authenticated_at"`
+	Email           string    `yaml:"email,omitempty" json:"email,omitempty"`
+}
+
+// Resource is a catalog entry. A resource that is not in the catalog is
+// treated as private.
+type Resource struct {
+	Type          string `yaml:"type" json:"type"` // model | dataset | space
+	ID            string `yaml:"id" json:"id"`     // "<namespace>/<name>"
+	Visibility    string `yaml:"visibility" json:"visibility"`
+	ResourceGroup string `yaml:"resource_group,omitempty" json:"resource_group,omitempty"`
+	CreatedBy     string `yaml:"created_by,omitempty" json:"created_by,omitempty"`
+}
+
+// Public reports whether the resource's visibility is "public".
+func (r *Resource) Public() bool { return r != nil && r.Visibility == "public" }
+
+// Memberships stores organisation memberships.
+type Memberships interface {
+	// Membership returns the membership of user in org, or ErrNotFound.
+	Membership(ctx context.Context, org, user string) (*Membership, error)
+	// PutMembership creates or replaces a membership.
+	PutMembership(ctx context.Context, m Membership) error
+	// DeleteMembership removes a membership; deleting a missing one is not an error.
+	DeleteMembership(ctx context.Context, org, user string) error
+}
+
+// Sessions stores SSO sessions, one per (org, user).
+type Sessions interface {
+	// Session returns the SSO session of user for org, or ErrNotFound.
+	Session(ctx context.Context, org, user string) (*Session, error)
+	// PutSession creates or replaces the session of (s.Org, s.User).
+	PutSession(ctx context.Context, s Session) error
+	// DeleteSession ends a session; ending a missing one is not an error.
+	DeleteSession(ctx context.Context, org, user string) error
+	// ListSessions returns the sessions of org, in no particular order.
+	ListSessions(ctx context.Context, org string) ([]Session, error)
+}
+
+// Catalog stores resource catalog entries.
+type Catalog interface {
+	// Resource returns the entry of (typ, id), id matched ignoring case, or ErrNotFound.
+	Resource(ctx context.Context, typ, id string) (*Resource, error)
+	// PutResource creates or replaces an entry.
+	PutResource(ctx context.Context, r Resource) error
+	// DeleteResource removes an entry; removing a missing one is not an error.
+	DeleteResource(ctx context.Context, typ, id string) error
+}
+
+// Store is what every backend provides.
+type Store interface {
+	Memberships
+	Sessions
+	Catalog
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// Fold returns s in ASCII lower case, the form backends use in keys so that
+// org names and catalog ids match ignoring case. It does not allocate when s
+// is already lower case.
+func Fold(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
