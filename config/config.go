@@ -166,7 +166,8 @@ type Org struct {
 
 // SSO is an org's single sign-on settings.
 type SSO struct {
-	// Enabled turns SSO on; when false the org is not enforced at all.
+	// Enabled turns SSO on (default false); when false the org is not
+	// enforced at all and its protocol settings are not required.
 	Enabled bool
 	// Mode is ModeEnforced (default) or ModeOptional.
 	Mode string

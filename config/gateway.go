@@ -177,7 +177,7 @@ func readStore(top *object, r reader, dir string) Store {
 		}
 		for i, a := range st.Addrs {
 			if err := checkHostPort(a); err != nil {
-				r.errorf(addrLines[i], "store.addrs[%d]: %v", i, err)
+				r.errorf(addrLines[i], "store.addrs: %v", err)
 			}
 		}
 	default:

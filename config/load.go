@@ -75,7 +75,8 @@ func Load(path string) (*Config, error) {
 }
 
 // LoadOrg reads and validates the single org file at path. publicURL is the
-// gateway's public_url, used for the default SAML SP entity ID. Problems
+// gateway's PublicURL, used for the default SAML SP entity ID (with "" that
+// default is a bare path, /organizations/<name>/saml/metadata). Problems
 // name the file as path; on any problem it returns nil and Errors. It does
 // not check the name against other orgs (New does).
 func LoadOrg(path, publicURL string) (*Org, error) {

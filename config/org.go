@@ -11,10 +11,13 @@ import (
 )
 
 var (
-	orgKeys  = []string{"name", "default_role", "sso"}
-	ssoKeys  = []string{"enabled", "mode", "protocol", "oidc", "saml", "session_timeout", "email_domains", "external_collaborators", "role_mapping", "resource_group_mapping"}
-	oidcKeys = []string{"issuer", "client_id", "client_secret_env", "client_secret_file", "scopes", "token_endpoint_auth_method"}
-	samlKeys = []string{"idp_metadata_file", "idp_metadata_url", "sign_on_url", "certificate_file", "idp_entity_id", "sp_entity_id", "clock_skew"}
+	orgKeys = []string{"name", "default_role", "sso"}
+	ssoKeys = []string{"enabled", "mode", "protocol", "oidc", "saml", "session_timeout",
+		"email_domains", "external_collaborators", "role_mapping", "resource_group_mapping"}
+	oidcKeys = []string{"issuer", "client_id", "client_secret_env", "client_secret_file",
+		"scopes", "token_endpoint_auth_method"}
+	samlKeys = []string{"idp_metadata_file", "idp_metadata_url", "sign_on_url", "certificate_file",
+		"idp_entity_id", "sp_entity_id", "clock_skew"}
 )
 
 // readOrg reads an org file's root mapping. file is the absolute path of the
@@ -103,7 +106,7 @@ func readSSO(top *object, r reader, dir, publicURL, name string) SSO {
 func readOIDC(sso *object, dir string, inUse bool) *OIDC {
 	o := sso.sub("oidc", oidcKeys...)
 	if o == nil {
-		if inUse {
+		if inUse && !sso.has("oidc") {
 			sso.r.errorf(sso.keyLine("protocol"), "%s is required when sso.protocol is oidc", sso.name("oidc"))
 		}
 		return nil
@@ -150,7 +153,7 @@ func readOIDC(sso *object, dir string, inUse bool) *OIDC {
 func readSAML(sso *object, dir string, inUse bool, publicURL, name string) *SAML {
 	o := sso.sub("saml", samlKeys...)
 	if o == nil {
-		if inUse {
+		if inUse && !sso.has("saml") {
 			sso.r.errorf(sso.keyLine("protocol"), "%s is required when sso.protocol is saml", sso.name("saml"))
 		}
 		return nil

@@ -271,3 +271,38 @@ func TestRemoteJWKS(t *testing.T) {
 		t.Fatal("signature failure against a remote key set was cached")
 	}
 }
+
+func TestCachedTokenNotBeforeNbf(t *testing.T) {
+	a, clk := newAuth(t, nil)
+	c := claims("u-alice")
+	c["nbf"] = t0.Add(30 * time.Second).Unix() // within skew at t0
+	c["iat"] = t0.Add(-time.Hour).Unix()
+	raw := es256(t, c)
+	if _, err := a.VerifyToken(context.Background(), raw); err != nil {
+		t.Fatal(err)
+	}
+	clk.Set(t0.Add(-time.Minute)) // clock stepped back: now+skew < nbf
+	if _, err := a.VerifyToken(context.Background(), raw); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("cached token used before nbf-skew: err = %v", err)
+	}
+}
+
+func TestConcurrentVerify(t *testing.T) {
+	a, _ := newAuth(t, func(o *Options) { o.CacheSize = 2 })
+	toks := []string{es256(t, claims("u-a")), es256(t, claims("u-b")), es256(t, claims("u-c"))}
+	done := make(chan error)
+	for g := 0; g < 4; g++ {
+		go func() {
+			var err error
+			for i := 0; i < 30 && err == nil; i++ {
+				_, err = a.Authenticate(context.Background(), HeaderMap{"cookie": {testCookie + "=" + toks[(g+i)%3]}}, nil)
+			}
+			done <- err
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -141,4 +141,3 @@ func httpHandler() http.Handler {
 	})
 	return mux
 }
-

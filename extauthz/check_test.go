@@ -1,0 +1,372 @@
+package extauthz
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/ssogate/ssogate/store"
+)
+
+const browserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+// result is the part of a CheckResponse the tests compare.
+type result struct {
+	status  int               // 200 for allow, else denied_response status
+	headers map[string]string // ok or denied headers
+	removed []string
+	body    map[string]any
+}
+
+func inspect(t *testing.T, resp *authv3.CheckResponse) result {
+	t.Helper()
+	r := result{headers: map[string]string{}}
+	if ok := resp.GetOkResponse(); resp.GetStatus().GetCode() == 0 {
+		r.status = 200
+		for _, h := range ok.GetHeaders() {
+			r.headers[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+		}
+		r.removed = ok.GetHeadersToRemove()
+		for _, k := range r.removed {
+			if _, set := r.headers[k]; set {
+				t.Errorf("header %s is both set and removed", k)
+			}
+		}
+		return r
+	}
+	d := resp.GetDeniedResponse()
+	if d == nil {
+		t.Fatalf("deny without denied_response: %v", resp)
+	}
+	r.status = int(d.GetStatus().GetCode())
+	for _, h := range d.GetHeaders() {
+		r.headers[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+	}
+	if r.headers["cache-control"] != "no-store" {
+		t.Errorf("denial without cache-control: no-store")
+	}
+	wantCode := int32(7)
+	if r.status == 401 {
+		wantCode = 16
+	}
+	if got := resp.GetStatus().GetCode(); got != wantCode {
+		t.Errorf("grpc status %d for HTTP %d, want %d", got, r.status, wantCode)
+	}
+	if strings.HasPrefix(r.headers["content-type"], "application/json") {
+		if err := json.Unmarshal([]byte(d.GetBody()), &r.body); err != nil {
+			t.Fatalf("JSON denial body %q: %v", d.GetBody(), err)
+		}
+	}
+	return r
+}
+
+func TestCheckDecisions(t *testing.T) {
+	f := newFixture(t, "")
+	alice := "hub_session=" + f.keys.Token("u-alice", time.Hour)
+	bearer := func(sub string) string { return "Bearer " + f.keys.Token(sub, time.Hour) }
+	tests := []struct {
+		name    string
+		method  string
+		path    string
+		headers map[string]string
+		status  int
+		want    map[string]string // headers that must be set with these values
+		absent  []string          // headers that must not be set
+		body    map[string]any
+	}{
+		{name: "anonymous public model", method: "GET", path: "/acme/open-model/resolve/main/x.json",
+			headers: map[string]string{"accept": "*/*"}, status: 200, absent: []string{HeaderUser}},
+		{name: "anonymous private model", method: "GET", path: "/acme/secret-model",
+			headers: map[string]string{"accept": browserAccept}, status: 404, body: map[string]any{"error": "not_found"}},
+		{name: "unlisted resource is private", method: "GET", path: "/acme/nobody-knows",
+			headers: map[string]string{}, status: 404},
+		{name: "member with session", method: "GET", path: "/acme/secret-model/blob/main/README.md",
+			headers: map[string]string{"cookie": "theme=dark; " + alice, "accept": browserAccept}, status: 200,
+			want: map[string]string{HeaderUser: "u-alice", HeaderOrg: "acme", HeaderRole: "write"}, absent: []string{HeaderPrompt}},
+		{name: "org name in any case uses the file's spelling", method: "GET", path: "/ACME/secret-model",
+			headers: map[string]string{"cookie": alice}, status: 200, want: map[string]string{HeaderOrg: "acme"}},
+		{name: "expired session from a browser", method: "GET", path: "/acme/secret-model/tree/main?x=1#frag",
+			headers: map[string]string{"authorization": bearer("u-dave"), "accept": browserAccept}, status: 302},
+		{name: "expired session on the API", method: "GET", path: "/api/models/acme/secret-model",
+			headers: map[string]string{"authorization": bearer("u-dave"), "accept": browserAccept}, status: 401,
+			body: map[string]any{"error": "sso_required", "org": "acme"}},
+		{name: "git clone without session", method: "GET", path: "/acme/secret-model.git/info/refs?service=git-upload-pack",
+			headers: map[string]string{"authorization": bearer("u-mallory"), "accept": "text/html"}, status: 401},
+		{name: "accept with text/html q=0 is not a browser", method: "GET", path: "/acme/open-model",
+			headers: map[string]string{"authorization": bearer("u-mallory"), "accept": "text/html;q=0, */*"}, status: 401},
+		{name: "external collaborator without session reads", method: "GET", path: "/acme/secret-model",
+			headers: map[string]string{"authorization": bearer("u-bob")}, status: 200,
+			want: map[string]string{HeaderUser: "u-bob", HeaderRole: "read"}},
+		{name: "external collaborator cannot push", method: "POST", path: "/api/models/acme/secret-model/commit/main",
+			headers: map[string]string{"authorization": bearer("u-bob")}, status: 403,
+			body: map[string]any{"error": "insufficient_role", "required": "write", "role": "read"}},
+		{name: "git upload-pack with token as Basic password is a read", method: "POST", path: "/acme/secret-model.git/git-upload-pack",
+			headers: map[string]string{"authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("bob:"+f.keys.Token("u-bob", time.Hour)))},
+			status: 200, want: map[string]string{HeaderRole: "read"}},
+		{name: "contributor writes own repository", method: "POST", path: "/api/models/acme/erin-model/commit/main",
+			headers: map[string]string{"authorization": bearer("u-erin")}, status: 200, want: map[string]string{HeaderRole: "write"}},
+		{name: "resource group hides private model", method: "GET", path: "/acme/vision-model",
+			headers: map[string]string{"cookie": "hub_session=" + f.keys.Token("u-erin", time.Hour)}, status: 404},
+		{name: "optional mode prompts", method: "GET", path: "/globex/plans",
+			headers: map[string]string{"cookie": alice}, status: 200,
+			want: map[string]string{HeaderOrg: "globex", HeaderRole: "read", HeaderPrompt: "https://hub.example.test/organizations/globex/sso/login?return_to=https%3A%2F%2Fhub.example.test%2Fglobex%2Fplans"}},
+		{name: "sso disabled passes through", method: "DELETE", path: "/initech/tps",
+			headers: map[string]string{}, status: 200, absent: []string{HeaderUser}},
+		{name: "user namespace passes through", method: "GET", path: "/carol/notes",
+			headers: map[string]string{"cookie": alice}, status: 200, absent: []string{HeaderUser}},
+		{name: "login flow needs no session", method: "GET", path: "/organizations/acme/sso/login?return_to=x",
+			headers: map[string]string{"authorization": bearer("u-dave")}, status: 200, absent: []string{HeaderUser}},
+		{name: "invalid bearer on an SSO org", method: "GET", path: "/api/models/acme/open-model",
+			headers: map[string]string{"authorization": "Bearer not.a.jwt"}, status: 401, body: map[string]any{"error": "invalid_token"},
+			want: map[string]string{"www-authenticate": `Bearer error="invalid_token"`}},
+		{name: "invalid bearer outside SSO orgs is not examined", method: "GET", path: "/docs/hub",
+			headers: map[string]string{"authorization": "Bearer not.a.jwt"}, status: 200},
+		{name: "invalid cookie is anonymous", method: "GET", path: "/acme/open-model",
+			headers: map[string]string{"cookie": "hub_session=garbage", "accept": browserAccept}, status: 200, absent: []string{HeaderUser}},
+		{name: "two users is ambiguous", method: "GET", path: "/acme/secret-model",
+			headers: map[string]string{"cookie": alice, "authorization": bearer("u-dave")}, status: 400,
+			body: map[string]any{"error": "ambiguous_identity"}},
+		{name: "dot segments cannot escape", method: "GET", path: "/carol/notes/../../acme/secret-model", headers: map[string]string{}, status: 404},
+		{name: "repeated slashes merged", method: "GET", path: "//acme//secret-model", headers: map[string]string{}, status: 404},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := inspect(t, mustCheck(t, f, request(tc.method, tc.path, tc.headers)))
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d (headers %v, body %v)", r.status, tc.status, r.headers, r.body)
+			}
+			for k, v := range tc.want {
+				if r.headers[k] != v {
+					t.Errorf("header %s = %q, want %q", k, r.headers[k], v)
+				}
+			}
+			for _, k := range tc.absent {
+				if _, ok := r.headers[k]; ok {
+					t.Errorf("header %s is set", k)
+				}
+			}
+			for k, v := range tc.body {
+				if r.body[k] != v {
+					t.Errorf("body %s = %v, want %v", k, r.body[k], v)
+				}
+			}
+		})
+	}
+}
+
+func mustCheck(t testing.TB, f *fixture, req *authv3.CheckRequest) *authv3.CheckResponse {
+	t.Helper()
+	resp, err := f.auth.Check(context.Background(), req)
+	if err != nil {
+		t.Fatalf("Check returned an error: %v", err)
+	}
+	return resp
+}
+
+// The 302, the 401 body and headers all carry the same login_url, built from
+// the original path (spec section 5, outcome 4).
+func TestLoginURLEverywhere(t *testing.T) {
+	f := newFixture(t, "")
+	dave := "Bearer " + f.keys.Token("u-dave", time.Hour)
+	path := "/acme/secret-model/tree/main/a%20b/../c?q=1&r=ü#frag"
+	want := "https://hub.example.test/acme/secret-model/tree/main/a%20b/../c?q=1&r=ü"
+
+	redirect := inspect(t, mustCheck(t, f, request("GET", path, map[string]string{"authorization": dave, "accept": "text/html"})))
+	loc, err := url.Parse(redirect.headers["location"])
+	if err != nil || redirect.status != 302 {
+		t.Fatalf("302 location %q: %v", redirect.headers["location"], err)
+	}
+	if !strings.HasPrefix(loc.String(), "https://hub.example.test/organizations/acme/sso/login?return_to=") {
+		t.Errorf("location = %s", loc)
+	}
+	if got := loc.Query().Get("return_to"); got != want {
+		t.Errorf("return_to = %q, want %q", got, want)
+	}
+	if strings.ContainsAny(loc.RawQuery[len("return_to="):], "/:?&=#") || strings.Contains(loc.RawQuery, "%c3") {
+		t.Errorf("return_to is not fully percent-encoded with upper-case hex: %s", loc.RawQuery)
+	}
+
+	api := inspect(t, mustCheck(t, f, request("GET", path, map[string]string{"authorization": dave})))
+	u := loc.String()
+	if api.body["login_url"] != u {
+		t.Errorf("401 body login_url = %v, want %s", api.body["login_url"], u)
+	}
+	if got := api.headers["www-authenticate"]; got != `SSO realm="acme", url="`+u+`"` {
+		t.Errorf("www-authenticate = %s", got)
+	}
+	if got := api.headers[HeaderRequired]; got != "org=acme; url="+u {
+		t.Errorf("x-sso-required = %s", got)
+	}
+}
+
+func TestSpoofedSSOHeadersAreRemoved(t *testing.T) {
+	f := newFixture(t, "")
+	alice := "hub_session=" + f.keys.Token("u-alice", time.Hour)
+	spoof := map[string]string{"x-sso-user": "u-dave", "x-sso-role": "admin", "x-sso-prompt": "none", "x-sso-required": "x", "x-sso-anything": "1"}
+	for _, tc := range []struct {
+		name, path string
+		cookie     string
+		removed    []string
+	}{
+		{"member allow", "/acme/secret-model", alice, []string{"x-sso-prompt", "x-sso-required", "x-sso-anything"}},
+		{"anonymous public allow", "/acme/open-model", "", []string{"x-sso-user", "x-sso-role", "x-sso-prompt", "x-sso-required", "x-sso-anything"}},
+		{"pass-through", "/docs/x", "", []string{"x-sso-user", "x-sso-role", "x-sso-prompt", "x-sso-required", "x-sso-anything"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := map[string]string{}
+			for k, v := range spoof {
+				h[k] = v
+			}
+			if tc.cookie != "" {
+				h["cookie"] = tc.cookie
+			}
+			r := inspect(t, mustCheck(t, f, request("GET", tc.path, h)))
+			if r.status != 200 {
+				t.Fatalf("status %d", r.status)
+			}
+			for _, k := range tc.removed {
+				found := false
+				for _, x := range r.removed {
+					found = found || x == k
+				}
+				if !found {
+					t.Errorf("%s not in headers_to_remove %v", k, r.removed)
+				}
+			}
+			if tc.cookie != "" && r.headers[HeaderUser] != "u-alice" {
+				t.Errorf("x-sso-user = %q, want the authenticated user", r.headers[HeaderUser])
+			}
+		})
+	}
+}
+
+func TestBadInputIs400(t *testing.T) {
+	f := newFixture(t, "")
+	for _, p := range []string{
+		"acme/secret-model", "/api/models/acme%2Fsecret-model", "/acme/x%5c..", "/acme/x%00", "/acme/%zz",
+		"/acme\\secret", "/acme/\x01", "/acme/%", "/../acme/secret-model", "/acme/a/../../../x",
+	} {
+		t.Run(p, func(t *testing.T) {
+			r := inspect(t, mustCheck(t, f, request("GET", p, nil)))
+			if r.status != 400 || r.body["error"] != "bad_request" {
+				t.Errorf("status %d body %v, want 400 bad_request", r.status, r.body)
+			}
+		})
+	}
+	t.Run("no http attributes", func(t *testing.T) {
+		r := inspect(t, mustCheck(t, f, &authv3.CheckRequest{}))
+		if r.status != 400 {
+			t.Errorf("status %d", r.status)
+		}
+	})
+	t.Run("no path anywhere", func(t *testing.T) {
+		req := request("GET", "", nil)
+		delete(req.Attributes.Request.Http.Headers, ":path")
+		if r := inspect(t, mustCheck(t, f, req)); r.status != 400 {
+			t.Errorf("status %d", r.status)
+		}
+	})
+}
+
+// Envoy with encode_raw_headers sends header_map entries with raw_value.
+func TestHeaderMapRawValues(t *testing.T) {
+	f := newFixture(t, "")
+	req := request("GET", "/acme/secret-model", nil)
+	http := req.Attributes.Request.Http
+	http.Headers = nil
+	http.Path = ""
+	http.HeaderMap = &corev3.HeaderMap{Headers: []*corev3.HeaderValue{
+		{Key: ":path", RawValue: []byte("/acme/secret-model")},
+		{Key: ":method", RawValue: []byte("GET")},
+		{Key: "cookie", RawValue: []byte("theme=dark")},
+		{Key: "cookie", RawValue: []byte("hub_session=" + f.keys.Token("u-alice", time.Hour))},
+		{Key: "x-sso-role", RawValue: []byte("admin")},
+	}}
+	r := inspect(t, mustCheck(t, f, req))
+	if r.status != 200 || r.headers[HeaderUser] != "u-alice" || r.headers[HeaderRole] != "write" {
+		t.Fatalf("got %+v", r)
+	}
+}
+
+func TestJWTAuthnMetadata(t *testing.T) {
+	f := newFixture(t, "")
+	req := request("GET", "/api/datasets/acme/train-data", map[string]string{"accept": "application/json"})
+	claims, err := structpb.NewStruct(map[string]any{"sub": "u-alice", "exp": float64(time.Now().Add(time.Hour).Unix()), "iss": "https://hub.example.test"})
+	must(t, err)
+	req.Attributes.MetadataContext = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+		"envoy.filters.http.jwt_authn": {Fields: map[string]*structpb.Value{"platform_user": structpb.NewStructValue(claims)}},
+	}}
+	r := inspect(t, mustCheck(t, f, req))
+	if r.status != 200 || r.headers[HeaderUser] != "u-alice" {
+		t.Fatalf("got %+v", r)
+	}
+}
+
+// failingStore errors on every read: the decision path must fail closed.
+type failingStore struct{ store.Store }
+
+var errStoreDown = errors.New("store unreachable")
+
+func (failingStore) Membership(context.Context, string, string) (*store.Membership, error) {
+	return nil, errStoreDown
+}
+func (failingStore) Session(context.Context, string, string) (*store.Session, error) {
+	return nil, errStoreDown
+}
+func (failingStore) Resource(context.Context, string, string) (*store.Resource, error) {
+	return nil, errStoreDown
+}
+
+func TestStoreErrorsFailClosed(t *testing.T) {
+	f := newFixture(t, "")
+	a, err := New(context.Background(), f.cfg, failingStore{}, Options{})
+	must(t, err)
+	alice := "hub_session=" + f.keys.Token("u-alice", time.Hour)
+	for _, tc := range []struct {
+		name, path string
+		h          map[string]string
+		want       int
+	}{
+		{"member", "/acme/secret-model", map[string]string{"cookie": alice}, 503},
+		{"anonymous on a resource", "/acme/open-model", nil, 503},
+		{"outside SSO orgs the store is not needed", "/docs/x", nil, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, _ := a.Check(context.Background(), request("GET", tc.path, tc.h))
+			r := inspect(t, resp)
+			if r.status != tc.want {
+				t.Fatalf("status %d, want %d", r.status, tc.want)
+			}
+			if tc.want == 503 && r.body["error"] != "unavailable" {
+				t.Errorf("body %v", r.body)
+			}
+		})
+	}
+}
+
+func TestPolicyDirTightensAndFailsClosed(t *testing.T) {
+	t.Run("custom deny", func(t *testing.T) {
+		f := newFixture(t, "package ssogate.custom\n\ndeny contains \"read-only week\" if input.method == \"POST\"\n")
+		r := inspect(t, mustCheck(t, f, request("POST", "/api/models/acme/erin-model/commit/main",
+			map[string]string{"authorization": "Bearer " + f.keys.Token("u-erin", time.Hour)})))
+		if r.status != 403 || r.body["error"] != "policy_denied" {
+			t.Fatalf("got %+v", r)
+		}
+	})
+	t.Run("conflicting decision denies 503", func(t *testing.T) {
+		f := newFixture(t, "package ssogate.authz\n\ndecision := {\"allow\": true, \"reason\": \"x\"} if input.method == \"GET\"\n")
+		r := inspect(t, mustCheck(t, f, request("GET", "/acme/secret-model", nil)))
+		if r.status != 503 {
+			t.Fatalf("got %+v", r)
+		}
+	})
+}
