@@ -38,7 +38,15 @@ type Session struct {
 	User            string    `yaml:"user" json:"user"`
 	AuthenticatedAt time.Time `yaml:"authenticated_at" json:"authenticated_at"`
 	Email           string    `yaml:"email,omitempty" json:"email,omitempty"`
+	// ExpiresAt is when a backend may drop the session; zero keeps it.
+	// Writers set it to AuthenticatedAt + MaxSessionTimeout so that raising
+	// an org's session_timeout later still finds the session; validity is
+	// decided by the policy with the org's current timeout.
+	ExpiresAt time.Time `yaml:"expires_at,omitempty" json:"expires_at,omitempty"`
 }
+
+// MaxSessionTimeout is the largest session_timeout an org may set (spec section 3).
+const MaxSessionTimeout = 2160 * time.Hour
 
 // Resource is a catalog entry. A resource that is not in the catalog is
 // treated as private.
@@ -90,6 +98,8 @@ type Store interface {
 	Memberships
 	Sessions
 	Catalog
+	PendingLogins
+	Replays
 	// Close releases the backend's resources.
 	Close() error
 }
@@ -104,4 +114,45 @@ func Fold(s string) string {
 		}
 	}
 	return s
+}
+
+// PendingLogin is a login flow that was started (GET .../sso/login or
+// .../sso/join) and not finished yet (spec section 6). It is kept
+// server-side under an unguessable id for at most PendingLoginTTL and can be
+// taken once.
+type PendingLogin struct {
+	ID        string    `json:"id"`       // unguessable, URL-safe; the key
+	Org       string    `json:"org"`      // canonical org name
+	User      string    `json:"user"`     // platform user id (sub) that started the flow
+	Protocol  string    `json:"protocol"` // oidc | saml
+	Join      bool      `json:"join"`     // started from the SSO join link
+	ReturnTo  string    `json:"return_to"`
+	State     string    `json:"state,omitempty"`      // OIDC state (RFC 6749 section 10.12)
+	Nonce     string    `json:"nonce,omitempty"`      // OIDC nonce
+	Verifier  string    `json:"verifier,omitempty"`   // PKCE code_verifier (RFC 7636)
+	RequestID string    `json:"request_id,omitempty"` // SAML AuthnRequest ID
+	Browser   string    `json:"browser,omitempty"`    // hash of the browser-binding cookie value
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// PendingLoginTTL is how long a started login may take (10 minutes).
+const PendingLoginTTL = 10 * time.Minute
+
+// PendingLogins stores started logins; each is single use.
+type PendingLogins interface {
+	// PutPendingLogin stores p under p.ID until p.ExpiresAt.
+	PutPendingLogin(ctx context.Context, p PendingLogin) error
+	// TakePendingLogin atomically returns and deletes the pending login id.
+	// It returns ErrNotFound when id is unknown, already taken or expired,
+	// so that a replayed callback fails.
+	TakePendingLogin(ctx context.Context, id string) (*PendingLogin, error)
+}
+
+// Replays remembers one-time identifiers (SAML assertion IDs, OIDC codes)
+// until they expire.
+type Replays interface {
+	// Remember records id until expiresAt. It returns false, with no error,
+	// when id was already recorded and has not expired: a replay.
+	Remember(ctx context.Context, id string, expiresAt time.Time) (fresh bool, err error)
 }

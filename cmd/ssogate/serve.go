@@ -17,8 +17,6 @@ import (
 
 	"github.com/ssogate/ssogate/config"
 	"github.com/ssogate/ssogate/extauthz"
-	"github.com/ssogate/ssogate/store"
-	"github.com/ssogate/ssogate/store/memory"
 	"github.com/ssogate/ssogate/store/snapshot"
 )
 
@@ -88,7 +86,14 @@ func serve(ctx context.Context, cfgPath, statePath string, drain time.Duration, 
 	}
 	gs := grpc.NewServer()
 	health := extauthz.Register(gs, a)
-	hs := &http.Server{Handler: httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	mux := httpMux()
+	if err := mountLoginFlow(ctx, mux, cfg, st, logger); err != nil {
+		return err
+	}
+	if err := mountAdmin(ctx, mux, cfg, st, logger); err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 2)
 	go func() { errc <- gs.Serve(grpcLn) }()
@@ -121,15 +126,9 @@ func serve(ctx context.Context, cfgPath, statePath string, drain time.Duration, 
 	return nil
 }
 
-func openStore(c config.Store) (store.Store, error) {
-	switch c.Backend {
-	case "", "memory":
-		return memory.New(), nil
-	}
-	return nil, fmt.Errorf("store backend %q is not available in this build", c.Backend)
-}
-
-func httpHandler() http.Handler {
+// httpMux serves /healthz and /readyz; the login flow and the admin API
+// are mounted on it by mountLoginFlow and mountAdmin.
+func httpMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("content-type", "text/plain; charset=utf-8")

@@ -5,6 +5,7 @@ package memory
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/ssogate/ssogate/store"
 )
@@ -17,6 +18,9 @@ type Store struct {
 	memberships map[key]store.Membership
 	sessions    map[key]store.Session
 	resources   map[key]store.Resource
+	pending     map[string]store.PendingLogin
+	replays     map[string]time.Time
+	now         func() time.Time
 }
 
 var _ store.Store = (*Store)(nil)
@@ -27,7 +31,16 @@ func New() *Store {
 		memberships: map[key]store.Membership{},
 		sessions:    map[key]store.Session{},
 		resources:   map[key]store.Resource{},
+		pending:     map[string]store.PendingLogin{},
+		replays:     map[string]time.Time{},
+		now:         time.Now,
 	}
+}
+
+// WithClock sets the clock used for expiry (tests); it returns s.
+func (s *Store) WithClock(now func() time.Time) *Store {
+	s.now = now
+	return s
 }
 
 func orgUser(org, user string) key { return key{store.Fold(org), user} }
@@ -133,6 +146,45 @@ func (s *Store) DeleteResource(_ context.Context, typ, id string) error {
 	delete(s.resources, key{typ, store.Fold(id)})
 	s.mu.Unlock()
 	return nil
+}
+
+// PutPendingLogin implements store.PendingLogins.
+func (s *Store) PutPendingLogin(_ context.Context, p store.PendingLogin) error {
+	s.mu.Lock()
+	s.pending[p.ID] = p
+	s.mu.Unlock()
+	return nil
+}
+
+// TakePendingLogin implements store.PendingLogins.
+func (s *Store) TakePendingLogin(_ context.Context, id string) (*store.PendingLogin, error) {
+	s.mu.Lock()
+	p, ok := s.pending[id]
+	delete(s.pending, id)
+	s.mu.Unlock()
+	if !ok || !s.now().Before(p.ExpiresAt) {
+		return nil, store.ErrNotFound
+	}
+	return &p, nil
+}
+
+// Remember implements store.Replays.
+func (s *Store) Remember(_ context.Context, id string, expiresAt time.Time) (bool, error) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if until, ok := s.replays[id]; ok && now.Before(until) {
+		return false, nil
+	}
+	s.replays[id] = expiresAt
+	if len(s.replays) > 1024 && len(s.replays)%1024 == 0 {
+		for k, until := range s.replays {
+			if !now.Before(until) {
+				delete(s.replays, k)
+			}
+		}
+	}
+	return true, nil
 }
 
 // Close implements store.Store; it does nothing.
