@@ -111,7 +111,7 @@ func TestCheckDecisions(t *testing.T) {
 			body: map[string]any{"error": "insufficient_role", "required": "write", "role": "read"}},
 		{name: "git upload-pack with token as Basic password is a read", method: "POST", path: "/acme/secret-model.git/git-upload-pack",
 			headers: map[string]string{"authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("bob:"+f.keys.Token("u-bob", time.Hour)))},
-			status: 200, want: map[string]string{HeaderRole: "read"}},
+			status:  200, want: map[string]string{HeaderRole: "read"}},
 		{name: "contributor writes own repository", method: "POST", path: "/api/models/acme/erin-model/commit/main",
 			headers: map[string]string{"authorization": bearer("u-erin")}, status: 200, want: map[string]string{HeaderRole: "write"}},
 		{name: "resource group hides private model", method: "GET", path: "/acme/vision-model",
