@@ -22,6 +22,7 @@ import (
 	"github.com/ssogate/ssogate/config"
 	"github.com/ssogate/ssogate/extauthz/route"
 	"github.com/ssogate/ssogate/identity"
+	"github.com/ssogate/ssogate/internal/accept"
 	"github.com/ssogate/ssogate/policies"
 	"github.com/ssogate/ssogate/store"
 )
@@ -191,7 +192,7 @@ func (a *Authorizer) decide(ctx context.Context, s *state, req *authv3.CheckRequ
 			return unavailable(o, fmt.Errorf("identifying the platform user: %w", err))
 		}
 	}
-	in := policyInput{now: now, method: method, browser: acceptsHTML(h.Get("accept")), route: rt}
+	in := policyInput{now: now, method: method, browser: accept.HTML(h.Get("accept")), route: rt}
 	if user != nil {
 		o.user = user.Sub
 		in.user = user.Sub

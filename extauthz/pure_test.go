@@ -5,31 +5,6 @@ import (
 	"testing"
 )
 
-func TestAcceptsHTML(t *testing.T) {
-	for _, tc := range []struct {
-		accept string
-		want   bool
-	}{
-		{"text/html", true},
-		{"TEXT/HTML", true},
-		{"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", true},
-		{"application/json, text/html;q=0.1", true},
-		{" text/html ; charset=utf-8 ; q=1", true},
-		{"text/html;q=0", false},
-		{"text/html;q=0.0", false},
-		{"text/html;q=abc", false},
-		{"*/*", false},
-		{"text/*", false},
-		{"application/json", false},
-		{"", false},
-		{"text/htmlx", false},
-	} {
-		if got := acceptsHTML(tc.accept); got != tc.want {
-			t.Errorf("acceptsHTML(%q) = %v, want %v", tc.accept, got, tc.want)
-		}
-	}
-}
-
 func TestLoginURL(t *testing.T) {
 	for _, tc := range []struct{ path, want string }{
 		{"/acme/m", "https://hub.example.test/organizations/acme/sso/login?return_to=https%3A%2F%2Fhub.example.test%2Facme%2Fm"},
