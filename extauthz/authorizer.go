@@ -121,7 +121,7 @@ func buildState(ctx context.Context, cfg *config.Config, now func() time.Time) (
 	if s.policy, err = policies.New(ctx, data, extra); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	auth, err := newAuthenticator(ctx, cfg.Gateway.Identity, now)
+	auth, err := identity.FromConfig(ctx, cfg.Gateway.Identity, now)
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}

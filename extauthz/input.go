@@ -1,18 +1,13 @@
 package extauthz
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
-	"os"
 	"strconv"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
-	"github.com/ssogate/ssogate/config"
 	"github.com/ssogate/ssogate/extauthz/route"
-	"github.com/ssogate/ssogate/identity"
 	"github.com/ssogate/ssogate/store"
 )
 
@@ -100,27 +95,4 @@ func (in *policyInput) value() ast.Value {
 		)))
 	}
 	return obj
-}
-
-// newAuthenticator builds the platform-token verifier from the identity
-// block of the gateway file (spec section 2).
-func newAuthenticator(ctx context.Context, id config.Identity, now func() time.Time) (*identity.Authenticator, error) {
-	o := identity.Options{
-		Issuer:            id.Issuer,
-		Audiences:         id.Audiences,
-		JWKSURL:           id.JWKSURL,
-		Cookie:            id.Cookie,
-		MetadataNamespace: id.Metadata.Namespace,
-		MetadataKey:       id.Metadata.Key,
-		ClockSkew:         id.ClockSkew,
-		Now:               now,
-	}
-	if id.JWKSFile != "" {
-		b, err := os.ReadFile(id.JWKSFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading jwks_file: %w", err)
-		}
-		o.JWKS = b
-	}
-	return identity.New(ctx, o)
 }
