@@ -1,7 +1,8 @@
 // Package store defines ssogate's state (spec section 4): organisation
 // memberships, SSO sessions and the resource catalog, and the interfaces that
-// every storage backend implements. Backends live in subpackages (memory, and
-// later bolt and redis); storetest holds the contract suite they all pass.
+// every storage backend implements. Backends live in subpackages (memory,
+// bolt and redis); storetest holds the contract suite they all pass, and
+// cache is a read cache in front of any of them for the decision path.
 //
 // Names are matched ignoring ASCII case: org names, user ids stay exact, and
 // catalog ids ("<namespace>/<name>") are matched ignoring case, as spec
@@ -38,8 +39,9 @@ type Session struct {
 	User            string    `yaml:"user" json:"user"`
 	AuthenticatedAt time.Time `yaml:"authenticated_at" json:"authenticated_at"`
 	Email           string    `yaml:"email,omitempty" json:"email,omitempty"`
-	// ExpiresAt is when a backend may drop the session; zero keeps it.
-	// Writers set it to AuthenticatedAt + MaxSessionTimeout so that raising
+	// ExpiresAt is when a backend drops the session: from then on Session
+	// returns ErrNotFound and ListSessions omits it. Zero keeps it. Writers
+	// set it to AuthenticatedAt + MaxSessionTimeout so that raising
 	// an org's session_timeout later still finds the session; validity is
 	// decided by the policy with the org's current timeout.
 	ExpiresAt time.Time `yaml:"expires_at,omitempty" json:"expires_at,omitempty"`

@@ -55,7 +55,9 @@ func evalCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	st := memory.New()
+	// The store expires sessions on the decision clock, so that --now in
+	// the past still finds sessions that have since been dropped.
+	st := memory.New().WithClock(now)
 	if *statePath != "" {
 		snap, err := snapshot.Read(*statePath)
 		if err != nil {

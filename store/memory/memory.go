@@ -80,16 +80,21 @@ func (s *Store) DeleteMembership(_ context.Context, org, user string) error {
 	return nil
 }
 
-// Session implements store.Sessions.
+// Session implements store.Sessions. A session whose ExpiresAt has passed
+// is not found.
 func (s *Store) Session(_ context.Context, org, user string) (*store.Session, error) {
 	s.mu.RLock()
 	v, ok := s.sessions[orgUser(org, user)]
 	s.mu.RUnlock()
-	if !ok {
+	if !ok || expired(v.ExpiresAt, s.now()) {
 		return nil, store.ErrNotFound
 	}
 	return &v, nil
 }
+
+// expired reports whether a record with expiry at has expired at now; a
+// zero at never expires.
+func expired(at, now time.Time) bool { return !at.IsZero() && !now.Before(at) }
 
 // PutSession implements store.Sessions.
 func (s *Store) PutSession(_ context.Context, v store.Session) error {
@@ -107,14 +112,15 @@ func (s *Store) DeleteSession(_ context.Context, org, user string) error {
 	return nil
 }
 
-// ListSessions implements store.Sessions.
+// ListSessions implements store.Sessions; expired sessions are omitted.
 func (s *Store) ListSessions(_ context.Context, org string) ([]store.Session, error) {
 	org = store.Fold(org)
+	now := s.now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []store.Session
 	for k, v := range s.sessions {
-		if k.a == org {
+		if k.a == org && !expired(v.ExpiresAt, now) {
 			out = append(out, v)
 		}
 	}

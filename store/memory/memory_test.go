@@ -2,11 +2,14 @@ package memory
 
 import (
 	"testing"
+	"time"
 
 	"github.com/ssogate/ssogate/store"
 	"github.com/ssogate/ssogate/store/storetest"
 )
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(*testing.T) store.Store { return New() })
+	storetest.Run(t, storetest.Backend{New: func(_ *testing.T, now func() time.Time) store.Store {
+		return New().WithClock(now)
+	}})
 }

@@ -165,7 +165,10 @@ type Writer interface {
 }
 
 // Apply writes every record of s to w, stopping at the first error, which
-// it returns wrapped with the record it concerns.
+// it returns wrapped with the record it concerns. Records written before
+// the error stay written; every write replaces, so applying again is safe.
+// A session without expires_at gets AuthenticatedAt + store.MaxSessionTimeout,
+// past which no org's session_timeout can keep it valid.
 func (s *Snapshot) Apply(ctx context.Context, w Writer) error {
 	for i, m := range s.Memberships {
 		if err := w.PutMembership(ctx, m); err != nil {
@@ -173,6 +176,9 @@ func (s *Snapshot) Apply(ctx context.Context, w Writer) error {
 		}
 	}
 	for i, v := range s.Sessions {
+		if v.ExpiresAt.IsZero() {
+			v.ExpiresAt = v.AuthenticatedAt.Add(store.MaxSessionTimeout)
+		}
 		if err := w.PutSession(ctx, v); err != nil {
 			return fmt.Errorf("sessions[%d]: %w", i, err)
 		}

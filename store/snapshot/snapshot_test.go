@@ -16,7 +16,7 @@ func TestReadAndApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := memory.New()
+	m := memory.New().WithClock(func() time.Time { return time.Date(2026, 6, 2, 0, 0, 0, 0, time.UTC) })
 	if err := s.Apply(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
@@ -33,6 +33,8 @@ func TestReadAndApply(t *testing.T) {
 	}
 	if want := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC); !sess.AuthenticatedAt.Equal(want) {
 		t.Errorf("authenticated_at = %v, want %v", sess.AuthenticatedAt, want)
+	} else if got := sess.ExpiresAt.Sub(want); got != store.MaxSessionTimeout {
+		t.Errorf("expires_at = authenticated_at + %v, want + store.MaxSessionTimeout", got)
 	}
 	r, err := m.Resource(context.Background(), "model", "Acme/Secret-Model")
 	if err != nil {

@@ -1,25 +1,86 @@
 // Package storetest is the contract suite that every store.Store backend
-// passes (memory, bolt, redis): call Run from the backend's tests.
+// passes (memory, bolt, redis, and the cache in front of them): call Run
+// from the backend's tests.
 package storetest
 
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ssogate/ssogate/store"
 )
 
-// Run runs the contract suite. newStore returns an empty store for each
-// subtest; the suite closes it.
-func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+// Backend describes the store under test.
+type Backend struct {
+	// New returns an empty store that uses now as its clock for expiry. The
+	// suite closes it at the end of the subtest.
+	New func(t *testing.T, now func() time.Time) store.Store
+	// RealTime says that expiry is enforced by a clock the suite cannot
+	// move (a Redis server's): now is then time.Now and the suite sleeps
+	// through expiry steps instead of advancing a fake clock.
+	RealTime bool
+}
+
+// step is the lifetime the expiry cases give records. It is short because
+// a RealTime backend sleeps through it; server clocks have millisecond
+// precision, so it leaves ample margin.
+const step = 150 * time.Millisecond
+
+// Clock is the time source of one subtest: a fake clock that moves only
+// when advanced, or the real clock, which Advance sleeps through.
+type Clock struct {
+	mu   sync.Mutex
+	now  time.Time
+	real bool
+}
+
+// Now returns the current time of c.
+func (c *Clock) Now() time.Time {
+	if c.real {
+		return time.Now()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves c forward by d (sleeps d on the real clock).
+func (c *Clock) Advance(d time.Duration) {
+	if c.real {
+		time.Sleep(d)
+		return
+	}
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+type testCase struct {
+	name string
+	fn   func(t *testing.T, s store.Store, c *Clock)
+}
+
+// Run runs the contract suite: every case gets a fresh store from b.New.
+func Run(t *testing.T, b Backend) {
+	cases := append(recordCases(), expiryCases()...)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Clock{now: time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC), real: b.RealTime}
+			s := b.New(t, c.Now)
+			t.Cleanup(func() { _ = s.Close() })
+			tc.fn(t, s, c)
+		})
+	}
+}
+
+// recordCases cover memberships, sessions and the catalog.
+func recordCases() []testCase {
 	ctx := context.Background()
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s store.Store)
-	}{
-		{"missing records are ErrNotFound", func(t *testing.T, s store.Store) {
+	return []testCase{
+		{"missing records are ErrNotFound", func(t *testing.T, s store.Store, _ *Clock) {
 			if _, err := s.Membership(ctx, "acme", "u-x"); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("Membership: err = %v", err)
 			}
@@ -30,7 +91,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 				t.Errorf("Resource: err = %v", err)
 			}
 		}},
-		{"membership round trip, org ignoring case", func(t *testing.T, s store.Store) {
+		{"membership round trip, org ignoring case", func(t *testing.T, s store.Store, _ *Clock) {
 			in := store.Membership{Org: "acme", User: "u-a", Role: "write", ResourceGroups: map[string]string{"vision": "admin"}, InviteRole: "read"}
 			must(t, s.PutMembership(ctx, in))
 			got, err := s.Membership(ctx, "ACME", "u-a")
@@ -54,7 +115,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 				t.Errorf("after delete: err = %v", err)
 			}
 		}},
-		{"stored maps are not aliased", func(t *testing.T, s store.Store) {
+		{"stored maps are not aliased", func(t *testing.T, s store.Store, _ *Clock) {
 			rg := map[string]string{"vision": "read"}
 			must(t, s.PutMembership(ctx, store.Membership{Org: "acme", User: "u-a", ResourceGroups: rg}))
 			rg["vision"] = "admin"
@@ -64,7 +125,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 				t.Errorf("caller's map changed the stored membership")
 			}
 		}},
-		{"sessions per org and user", func(t *testing.T, s store.Store) {
+		{"sessions per org and user", func(t *testing.T, s store.Store, _ *Clock) {
 			at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 			must(t, s.PutSession(ctx, store.Session{Org: "acme", User: "u-a", AuthenticatedAt: at, Email: "a@acme.example"}))
 			must(t, s.PutSession(ctx, store.Session{Org: "acme", User: "u-b", AuthenticatedAt: at}))
@@ -87,7 +148,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 				t.Errorf("deleting acme's session touched globex's: %v", err)
 			}
 		}},
-		{"catalog by type and id ignoring case", func(t *testing.T, s store.Store) {
+		{"catalog by type and id ignoring case", func(t *testing.T, s store.Store, _ *Clock) {
 			must(t, s.PutResource(ctx, store.Resource{Type: "model", ID: "acme/Secret", Visibility: "private", ResourceGroup: "vision", CreatedBy: "u-a"}))
 			got, err := s.Resource(ctx, "model", "ACME/secret")
 			must(t, err)
@@ -102,13 +163,55 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 				t.Errorf("after delete: err = %v", err)
 			}
 		}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newStore(t)
-			t.Cleanup(func() { _ = s.Close() })
-			tc.fn(t, s)
-		})
+		{"writes key the org and the catalog id ignoring case", func(t *testing.T, s store.Store, _ *Clock) {
+			must(t, s.PutMembership(ctx, store.Membership{Org: "Acme", User: "u-a", Role: "read"}))
+			must(t, s.PutMembership(ctx, store.Membership{Org: "ACME", User: "u-a", Role: "admin"}))
+			got, err := s.Membership(ctx, "acme", "u-a")
+			must(t, err)
+			if got.Role != "admin" {
+				t.Errorf("a write under ACME did not replace the one under Acme: role %q", got.Role)
+			}
+			must(t, s.DeleteMembership(ctx, "aCME", "u-a"))
+			if _, err := s.Membership(ctx, "Acme", "u-a"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("delete under aCME: err = %v", err)
+			}
+			must(t, s.PutResource(ctx, store.Resource{Type: "space", ID: "Acme/Demo", Visibility: "private"}))
+			must(t, s.PutResource(ctx, store.Resource{Type: "space", ID: "acme/demo", Visibility: "public"}))
+			r, err := s.Resource(ctx, "space", "ACME/DEMO")
+			must(t, err)
+			if !r.Public() || r.ID != "acme/demo" {
+				t.Errorf("replaced entry = %+v", r)
+			}
+		}},
+		{"ListSessions returns whole sessions of one org, ignoring case", func(t *testing.T, s store.Store, c *Clock) {
+			at := c.Now().Add(-time.Hour).Truncate(time.Millisecond)
+			exp := at.Add(store.MaxSessionTimeout)
+			if list, err := s.ListSessions(ctx, "acme"); err != nil || len(list) != 0 {
+				t.Fatalf("empty store: %v, %v", list, err)
+			}
+			must(t, s.PutSession(ctx, store.Session{Org: "Acme", User: "u-a", AuthenticatedAt: at, Email: "a@acme.example", ExpiresAt: exp}))
+			must(t, s.PutSession(ctx, store.Session{Org: "acme", User: "u-b", AuthenticatedAt: at, ExpiresAt: exp}))
+			must(t, s.PutSession(ctx, store.Session{Org: "acme-labs", User: "u-c", AuthenticatedAt: at, ExpiresAt: exp}))
+			list, err := s.ListSessions(ctx, "ACME")
+			must(t, err)
+			byUser := map[string]store.Session{}
+			for _, v := range list {
+				byUser[v.User] = v
+			}
+			if len(list) != 2 || len(byUser) != 2 {
+				t.Fatalf("ListSessions(ACME) = %+v, want u-a and u-b", list)
+			}
+			a := byUser["u-a"]
+			if a.Org != "Acme" || !a.AuthenticatedAt.Equal(at) || !a.ExpiresAt.Equal(exp) || a.Email != "a@acme.example" {
+				t.Errorf("listed session %+v", a)
+			}
+			must(t, s.DeleteSession(ctx, "acme", "u-b"))
+			list, err = s.ListSessions(ctx, "acme")
+			must(t, err)
+			if len(list) != 1 || list[0].User != "u-a" {
+				t.Errorf("after deleting u-b: %+v", list)
+			}
+		}},
 	}
 }
 
