@@ -85,6 +85,15 @@ func expiryCases() []testCase {
 				t.Errorf("unexpired: %v", err)
 			}
 		}},
+		{"a pending login without a future ExpiresAt is never taken", func(t *testing.T, s store.Store, c *Clock) {
+			must(t, s.PutPendingLogin(ctx, store.PendingLogin{ID: "p-zero", Org: "acme", CreatedAt: c.Now()}))
+			must(t, s.PutPendingLogin(ctx, store.PendingLogin{ID: "p-past", Org: "acme", ExpiresAt: c.Now().Add(-time.Second)}))
+			for _, id := range []string{"p-zero", "p-past"} {
+				if _, err := s.TakePendingLogin(ctx, id); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("%s: err = %v", id, err)
+				}
+			}
+		}},
 		{"concurrent takes of a pending login have one winner", func(t *testing.T, s store.Store, c *Clock) {
 			now := c.Now()
 			must(t, s.PutPendingLogin(ctx, store.PendingLogin{ID: "p-race", Org: "acme", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
