@@ -207,3 +207,16 @@ func (s *Store) PutResource(ctx context.Context, r store.Resource) error {
 func (s *Store) DeleteResource(ctx context.Context, typ, id string) error {
 	return wrap(s.c.Del(ctx, s.resourceKey(typ, id)).Err(), "deleting catalog entry %s %s", typ, id)
 }
+
+// SetLogger sends the Redis client library's own messages (dial failures,
+// reconnections) to l at debug level; by default they go to the standard
+// logger. It is process-wide, like the library's setting.
+func SetLogger(l *slog.Logger) { goredis.SetLogger(libLogger{l}) }
+
+type libLogger struct{ l *slog.Logger }
+
+func (g libLogger) Printf(ctx context.Context, format string, v ...any) {
+	if g.l.Enabled(ctx, slog.LevelDebug) {
+		g.l.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+	}
+}
