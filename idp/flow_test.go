@@ -19,6 +19,7 @@ import (
 // the real OpenID Provider and back to consume, and the decision path
 // then allows with the mapped role.
 func TestFlowDenyLoginAllow(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 
 	deny := h.check("/acme/secret-model?tab=files")
@@ -109,6 +110,7 @@ func TestFlowDenyLoginAllow(t *testing.T) {
 // TestJoinMakesMember: the SSO join link makes a non-member a member with
 // the mapped role.
 func TestJoinMakesMember(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	h.setPlatformToken(h.platformToken("u-carol", "carol@acme.example"))
 	h.op.SetUser(oidcop.User{ID: "idp-alice", Email: "carol@acme.example", EmailVerified: true, Groups: []string{"hub-admins"}})
@@ -131,6 +133,7 @@ func TestJoinMakesMember(t *testing.T) {
 // TestLoginRefusesNonMember: /sso/login is for members; a non-member is
 // told to use the join link and sent nowhere.
 func TestLoginRefusesNonMember(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	h.setPlatformToken(h.platformToken("u-carol", "carol@acme.example"))
 	resp := h.get(h.hub.URL + "/organizations/acme/sso/login")
@@ -144,6 +147,7 @@ func TestLoginRefusesNonMember(t *testing.T) {
 
 // TestLoginWithoutPlatformToken redirects to the hub's login URL.
 func TestLoginWithoutPlatformToken(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	h.setPlatformToken("")
 	resp := h.get(h.hub.URL + "/organizations/acme/sso/login?return_to=/acme")
@@ -156,6 +160,7 @@ func TestLoginWithoutPlatformToken(t *testing.T) {
 // invite role, then the default role applies; resource groups only grow.
 // The role is synced at every login.
 func TestRoleMapping(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		groups []string
@@ -188,6 +193,7 @@ func TestRoleMapping(t *testing.T) {
 // TestTokenEndpointAuthMethod: client_secret_post by default,
 // client_secret_basic when the org asks for it (RFC 6749 section 2.3.1).
 func TestTokenEndpointAuthMethod(t *testing.T) {
+	t.Parallel()
 	for _, method := range []string{config.AuthClientSecretPost, config.AuthClientSecretBasic} {
 		t.Run(method, func(t *testing.T) {
 			h := newHarness(t, func(o *config.Org) { o.SSO.OIDC.TokenAuthMethod = method })
@@ -211,6 +217,7 @@ func TestTokenEndpointAuthMethod(t *testing.T) {
 
 // TestLogout ends the session; a cross-site request cannot.
 func TestLogout(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	if _, to := h.login(h.hub.URL + "/organizations/acme/sso/login"); to == nil {
 		t.Fatal("login did not complete")
@@ -253,6 +260,7 @@ func TestLogout(t *testing.T) {
 // TestDiscoveryRetried: an unreachable IdP fails the login with a page
 // and no pending login; once it is back, logins work again.
 func TestDiscoveryRetried(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	now := time.Now()
 	h.flow.oidc.discovery.now = func() time.Time { return now }
