@@ -102,7 +102,7 @@ func New(ctx context.Context, cfg *config.Config, st Store, o Options) (*Flow, e
 	}
 	f.oidc = &relyingParty{
 		publicURL: cfg.Gateway.PublicURL,
-		client:    client,
+		http:      client,
 		discovery: newDiscoveryCache(client, f.now, f.log),
 		now:       f.now,
 	}

@@ -24,7 +24,7 @@ const idTokenLeeway = time.Minute
 // 3.1 with PKCE S256 (RFC 7636), over go-oidc and x/oauth2.
 type relyingParty struct {
 	publicURL string
-	client    *http.Client
+	http      *http.Client
 	discovery *discoveryCache
 	now       func() time.Time
 }
@@ -49,17 +49,31 @@ func (rp *relyingParty) redirectURI(org string) string {
 	return rp.publicURL + "/organizations/" + org + "/oidc/consume"
 }
 
-// oauth2Config returns the OAuth 2.0 client of org for provider p. The
-// client secret is read now (config.OIDC.ClientSecret), never at start-up:
-// a missing one is a codeSecretMissing error naming its source. With no
-// secret configured the client is public and relies on PKCE.
-func (rp *relyingParty) oauth2Config(org *config.Org, p *provider) (*oauth2.Config, error) {
-	c := org.SSO.OIDC
-	secret, err := c.ClientSecret()
+// clientSecret reads org's OIDC client secret (config.OIDC.ClientSecret)
+// when a login needs it, never at start-up: a missing one is a
+// codeSecretMissing error naming its source. "" (none configured) makes
+// a public client, which relies on PKCE.
+func clientSecret(org *config.Org) (string, error) {
+	secret, err := org.SSO.OIDC.ClientSecret()
 	if err != nil {
-		return nil, failf(http.StatusInternalServerError, codeSecretMissing,
+		return "", failf(http.StatusInternalServerError, codeSecretMissing,
 			"The OIDC client secret of %s is not available: %v. Ask an administrator to provide it.", org.Name, err).with(err)
 	}
+	return secret, nil
+}
+
+// client returns org's OAuth 2.0 client (secret and discovered provider),
+// or an error without contacting the IdP when the secret is missing.
+func (rp *relyingParty) client(ctx context.Context, org *config.Org) (*oauth2.Config, *provider, error) {
+	secret, err := clientSecret(org)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := rp.discovery.get(ctx, org.SSO.OIDC.Issuer)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := org.SSO.OIDC
 	ep := p.endpoint
 	// RFC 6749 section 2.3.1: client_secret_basic sends the credentials in
 	// an Authorization header, client_secret_post in the form body.
@@ -73,7 +87,7 @@ func (rp *relyingParty) oauth2Config(org *config.Org, p *provider) (*oauth2.Conf
 		Endpoint:     ep,
 		RedirectURL:  rp.redirectURI(org.Name),
 		Scopes:       c.Scopes,
-	}, nil
+	}, p, nil
 }
 
 // start implements protocol: it fills p.Nonce and p.Verifier and returns
@@ -81,11 +95,7 @@ func (rp *relyingParty) oauth2Config(org *config.Org, p *provider) (*oauth2.Conf
 // p.State, the nonce (OIDC Core section 3.1.2.1) and the S256 code
 // challenge (RFC 7636 section 4.3).
 func (rp *relyingParty) start(ctx context.Context, org *config.Org, p *store.PendingLogin) (string, error) {
-	prov, err := rp.discovery.get(ctx, org.SSO.OIDC.Issuer)
-	if err != nil {
-		return "", err
-	}
-	oc, err := rp.oauth2Config(org, prov)
+	oc, _, err := rp.client(ctx, org)
 	if err != nil {
 		return "", err
 	}
@@ -108,7 +118,7 @@ func (rp *relyingParty) start(ctx context.Context, org *config.Org, p *store.Pen
 // "email" (OIDC Core section 5.3; its "sub" must match). An
 // "email_verified" of false is refused.
 func (rp *relyingParty) finish(ctx context.Context, org *config.Org, p *store.PendingLogin, code, iss string) (*Assertion, error) {
-	prov, err := rp.discovery.get(ctx, org.SSO.OIDC.Issuer)
+	oc, prov, err := rp.client(ctx, org)
 	if err != nil {
 		return nil, err
 	}
@@ -116,11 +126,7 @@ func (rp *relyingParty) finish(ctx context.Context, org *config.Org, p *store.Pe
 		return nil, failf(http.StatusBadRequest, codeIdPError,
 			"The authorization response came from issuer %q, not %q.", iss, prov.issuer)
 	}
-	oc, err := rp.oauth2Config(org, prov)
-	if err != nil {
-		return nil, err
-	}
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, rp.client)
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, rp.http)
 	tok, err := oc.Exchange(ctx, code, oauth2.VerifierOption(p.Verifier))
 	if err != nil {
 		return nil, tokenEndpointError(err)
