@@ -155,7 +155,7 @@ func (a *Authorizer) decide(ctx context.Context, s *state, req *authv3.CheckRequ
 	if httpReq == nil {
 		return badRequest("", errors.New("check request has no attributes.request.http"))
 	}
-	h := requestHeaders{m: httpReq.GetHeaders()}
+	h := requestHeaders{m: lowerKeys(httpReq.GetHeaders())}
 	if hm := httpReq.GetHeaderMap(); hm != nil && len(hm.GetHeaders()) > 0 {
 		h = requestHeaders{list: hm.GetHeaders()}
 	}
@@ -177,6 +177,9 @@ func (a *Authorizer) decide(ctx context.Context, s *state, req *authv3.CheckRequ
 	if method == "" {
 		method = h.Get(":method")
 	}
+	// Methods are case-sensitive (RFC 9110 section 9.1), but a server behind
+	// the proxy may not be: "put" must need the same role as "PUT".
+	method = upperASCII(method)
 
 	var user *identity.User
 	if org != nil && org.SSO.Enabled && rt.Kind != route.LoginFlow {

@@ -135,6 +135,16 @@ func TestCheckDecisions(t *testing.T) {
 		{name: "two users is ambiguous", method: "GET", path: "/acme/secret-model",
 			headers: map[string]string{"cookie": alice, "authorization": bearer("u-dave")}, status: 400,
 			body: map[string]any{"error": "ambiguous_identity"}},
+		{name: "lower-case method needs the same role", method: "put", path: "/api/models/acme/secret-model/commit/main",
+			headers: map[string]string{"authorization": bearer("u-bob")}, status: 403},
+		{name: "upper-case header names are read", method: "GET", path: "/acme/secret-model",
+			headers: map[string]string{"Cookie": alice, "X-SSO-Role": "admin"}, status: 200,
+			want: map[string]string{HeaderUser: "u-alice", HeaderRole: "write"}},
+		{name: "unknown authorization scheme is an invalid token", method: "GET", path: "/acme",
+			headers: map[string]string{"authorization": "Token " + f.keys.Token("u-mallory", time.Hour)}, status: 401},
+		{name: "resource group applies to .GIT spelling", method: "GET", path: "/acme/vision-model.GIT/info/refs",
+			headers: map[string]string{"authorization": bearer("u-erin")}, status: 404},
+		{name: "path parameters are refused", method: "PUT", path: "/acme;x/secret-model/settings", headers: map[string]string{}, status: 400},
 		{name: "dot segments cannot escape", method: "GET", path: "/carol/notes/../../acme/secret-model", headers: map[string]string{}, status: 404},
 		{name: "repeated slashes merged", method: "GET", path: "//acme//secret-model", headers: map[string]string{}, status: 404},
 	}
@@ -362,9 +372,9 @@ func TestPolicyDirTightensAndFailsClosed(t *testing.T) {
 			t.Fatalf("got %+v", r)
 		}
 	})
-	t.Run("conflicting decision denies 503", func(t *testing.T) {
-		f := newFixture(t, "package ssogate.authz\n\ndecision := {\"allow\": true, \"reason\": \"x\"} if input.method == \"GET\"\n")
-		r := inspect(t, mustCheck(t, f, request("GET", "/acme/secret-model", nil)))
+	t.Run("an error in a custom module denies 503", func(t *testing.T) {
+		f := newFixture(t, "package ssogate.custom\n\ndeny contains m if {\n\tm := sprintf(\"%v\", [1 / 0])\n}\n")
+		r := inspect(t, mustCheck(t, f, request("GET", "/docs/x", nil)))
 		if r.status != 503 {
 			t.Fatalf("got %+v", r)
 		}

@@ -64,3 +64,43 @@ func headerValue(hv *corev3.HeaderValue) string {
 	}
 	return hv.GetValue()
 }
+
+// lowerKeys returns m with lower-case keys. Envoy sends lower-case names;
+// a map that has others (a hand-written request) is copied once so that
+// lookups and x-sso-* removal see every header.
+func lowerKeys(m map[string]string) map[string]string {
+	for k := range m {
+		if hasUpper(k) {
+			out := make(map[string]string, len(m))
+			for k, v := range m {
+				k = strings.ToLower(k)
+				if prev, ok := out[k]; ok {
+					v = prev + "," + v
+				}
+				out[k] = v
+			}
+			return out
+		}
+	}
+	return m
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// upperASCII returns s with a-z upper-cased; it does not allocate when s
+// is already upper case.
+func upperASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'a' <= s[i] && s[i] <= 'z' {
+			return strings.ToUpper(s)
+		}
+	}
+	return s
+}

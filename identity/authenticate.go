@@ -16,6 +16,7 @@ import (
 var (
 	errBasicEncoding = fmt.Errorf("basic credentials: %w: not base64", ErrInvalidToken)
 	errBasicColon    = fmt.Errorf("basic credentials: %w: no colon between user and password", ErrInvalidToken)
+	errScheme        = fmt.Errorf("authorization: %w: unsupported scheme (want Bearer or Basic)", ErrInvalidToken)
 )
 
 // Authenticate returns the platform user of a request (spec section 5,
@@ -100,11 +101,19 @@ func (a *Authenticator) Authenticate(ctx context.Context, h Headers, md *structp
 }
 
 // parseAuthorization splits an authorization value into a token and its
-// source ("bearer" or "basic"); src is "" for other schemes.
+// source ("bearer" or "basic"); src is "" for an empty value. Any other
+// scheme is an invalid token: a credential ssogate cannot read must not
+// count as anonymous, since the server behind the proxy might accept it
+// (RFC 9110 section 11.1 allows spaces and tabs after the scheme).
 func parseAuthorization(v string) (tok, src string, err error) {
 	v = strings.TrimSpace(v)
-	scheme, rest, _ := strings.Cut(v, " ")
-	rest = strings.TrimSpace(rest)
+	if v == "" {
+		return "", "", nil
+	}
+	scheme, rest := v, ""
+	if i := strings.IndexAny(v, " \t"); i >= 0 {
+		scheme, rest = v[:i], strings.TrimSpace(v[i+1:])
+	}
 	switch {
 	case strings.EqualFold(scheme, "bearer"):
 		if rest == "" {
@@ -127,7 +136,7 @@ func parseAuthorization(v string) (tok, src string, err error) {
 		}
 		return pass, "basic", nil
 	}
-	return "", "", nil
+	return "", "", errScheme
 }
 
 // findCookie returns the value of the cookie name among the "cookie"

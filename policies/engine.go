@@ -113,9 +113,15 @@ type Engine struct {
 // and prepares the decision query. Compile errors are returned as a joined
 // list of CompileError, one per problem.
 func New(ctx context.Context, orgs map[string]Org, extra []Module) (*Engine, error) {
+	if err := checkExtra(extra); err != nil {
+		return nil, err
+	}
 	mods := append(DefaultModules(), extra...)
 	opts := []func(*rego.Rego){
 		rego.Query(Query),
+		// A builtin error (1/0, a bad regex) in any module must deny, not
+		// leave a rule undefined: undefined deny rules would fail open.
+		rego.StrictBuiltinErrors(true),
 		rego.Store(inmem.NewFromObjectWithOpts(orgData(orgs), inmem.OptRoundTripOnWrite(false))),
 	}
 	for _, m := range mods {
@@ -126,6 +132,32 @@ func New(ctx context.Context, orgs map[string]Org, extra []Module) (*Engine, err
 		return nil, compileErrors(err)
 	}
 	return &Engine{query: pq}, nil
+}
+
+// checkExtra refuses extra modules that would redefine the default policy
+// or its data instead of adding to data.ssogate.custom: packages
+// ssogate.authz and ssogate.orgs (and below) belong to ssogate. A module
+// that fails to parse is reported with its file and line.
+func checkExtra(extra []Module) error {
+	var errs []error
+	for _, m := range extra {
+		mod, err := ast.ParseModule(m.Name, m.Source)
+		if err != nil {
+			errs = append(errs, compileErrors(err))
+			continue
+		}
+		if mod == nil {
+			continue
+		}
+		pkg := strings.TrimPrefix(mod.Package.Path.String(), "data.")
+		for _, reserved := range []string{"ssogate.authz", "ssogate.orgs"} {
+			if pkg == reserved || strings.HasPrefix(pkg, reserved+".") {
+				errs = append(errs, CompileError{File: m.Name, Line: mod.Package.Location.Row,
+					Msg: fmt.Sprintf("package %s is reserved for the default policy; add denials to package ssogate.custom (deny contains msg if ...)", pkg)})
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func orgData(orgs map[string]Org) map[string]any {

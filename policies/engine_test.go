@@ -123,16 +123,32 @@ func TestBrokenModulesAreRefused(t *testing.T) {
 	}
 }
 
-// A module that makes the decision conflict must fail closed at eval time.
-func TestConflictingDecisionIsError(t *testing.T) {
-	src := "package ssogate.authz\n\ndecision := {\"allow\": true, \"reason\": \"x\"} if input.method == \"GET\"\n"
-	e, err := New(context.Background(), testOrgs(), []Module{{Name: "conflict.rego", Source: src}})
+// Extra modules may not redefine the default policy or its data: they
+// could loosen it (e.g. make session_valid true for someone).
+func TestReservedPackagesAreRefused(t *testing.T) {
+	for _, src := range []string{
+		"package ssogate.authz\n\ndecision := {\"allow\": true, \"reason\": \"x\"} if input.method == \"GET\"\n",
+		"package ssogate.authz\n\nsession_valid if input.user == \"u-carol\"\n",
+		"package ssogate.authz.more\n\nx := 1\n",
+		"package ssogate.orgs\n\nacme := {}\n",
+	} {
+		_, err := New(context.Background(), testOrgs(), []Module{{Name: "loosen.rego", Source: src}})
+		if err == nil || !strings.Contains(err.Error(), "loosen.rego:1: package") {
+			t.Errorf("module %q: err = %v, want it refused naming loosen.rego:1", src, err)
+		}
+	}
+}
+
+// A custom module whose deny set errors at eval time fails closed.
+func TestEvalErrorIsError(t *testing.T) {
+	src := "package ssogate.custom\n\ndeny contains m if {\n\tm := sprintf(\"%s\", [1/0])\n}\n"
+	e, err := New(context.Background(), testOrgs(), []Module{{Name: "div.rego", Source: src}})
 	if err != nil {
-		return // refused at compile time: fine
+		t.Fatal(err)
 	}
 	v, _ := ast.InterfaceToValue(map[string]any{"now_ns": 1, "method": "GET", "route": map[string]any{"kind": "none"}})
-	if d, err := e.Decide(context.Background(), v); err == nil {
-		t.Fatalf("conflicting decision evaluated to %+v, want an error", d)
+	if d, err := e.Decide(context.Background(), v); err == nil && d.Allow {
+		t.Fatalf("a failing custom module evaluated to %+v, want an error or a deny", d)
 	}
 }
 

@@ -12,7 +12,6 @@ package store
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 )
 
@@ -109,10 +108,20 @@ type Store interface {
 // Fold returns s in ASCII lower case, the form backends use in keys so that
 // org names and catalog ids match ignoring case. It does not allocate when s
 // is already lower case.
+//
+// Only A-Z are folded: Unicode case folding (the Kelvin sign "K" to "k")
+// would make names that differ on the wire match, and route matching folds
+// ASCII only too.
 func Fold(s string) string {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(s)
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
 		}
 	}
 	return s

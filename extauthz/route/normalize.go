@@ -41,6 +41,10 @@ func badPath(off int, reason string) error { return &PathError{Offset: off, Reas
 //     percent-encoding (a '%' not followed by two hex digits), an encoded
 //     '/', '\' or NUL (%2F, %5C, %00, either case), or a literal '\', NUL or
 //     other control character (0x00-0x1F, 0x7F);
+//   - refuse ';' and '%3B' too: path parameters (RFC 3986 section 3.3) are
+//     stripped by some servers behind the proxy ("/acme;x/m" served as
+//     "/acme/m"), so a namespace could hide behind them. The spec is silent;
+//     refusing is the fail-closed reading;
 //   - decode percent-encoded unreserved characters (RFC 3986 section 2.3:
 //     ALPHA DIGIT "-" "." "_" "~"); other percent-encodings are kept but
 //     written with upper-case hex (RFC 3986 section 6.2.2.1);
@@ -105,12 +109,16 @@ func scan(p string) (dirty bool, err error) {
 				return false, badPath(i, `encoded "\" (%5C)`)
 			case v == 0:
 				return false, badPath(i, "encoded NUL (%00)")
+			case v == ';':
+				return false, badPath(i, `encoded ";" (%3B)`)
 			case unreserved(v) || isLowerHex(p[i+1]) || isLowerHex(p[i+2]):
 				dirty = true
 			}
 			i += 2
 		case c == '\\':
 			return false, badPath(i, `literal "\"`)
+		case c == ';':
+			return false, badPath(i, `";" (path parameters)`)
 		case c < 0x20 || c == 0x7f:
 			return false, badPath(i, "control character 0x"+hex2(c))
 		}
@@ -190,7 +198,7 @@ func appendDecoded(out []byte, s string) []byte {
 // control characters.
 var plain = func() (t [256]bool) {
 	for c := range t {
-		t[c] = c >= 0x20 && c != 0x7f && c != '/' && c != '%' && c != '\\'
+		t[c] = c >= 0x20 && c != 0x7f && c != '/' && c != '%' && c != '\\' && c != ';'
 	}
 	return t
 }()

@@ -21,7 +21,7 @@ func TestNormalize(t *testing.T) {
 		{"/a%C3%A9", "/a%C3%A9"},
 		{"/caf\xc3\xa9", "/caf\xc3\xa9"},
 		{"/a..b/.c/..d/...", "/a..b/.c/..d/..."},
-		{"/a:b@c!$&'()*+,;=", "/a:b@c!$&'()*+,;="},
+		{"/a:b@c!$&'()*+,=", "/a:b@c!$&'()*+,="},
 		// query and fragment
 		{"/acme/m?x=1", "/acme/m"},
 		{"/acme/m#frag", "/acme/m"},
@@ -94,6 +94,9 @@ func TestNormalizeRefused(t *testing.T) {
 		{"", 0, "start with '/'"},
 		{"acme/m", 0, "start with '/'"},
 		{"?/acme", 0, "start with '/'"},
+		{"/acme;x/secret-model", 5, "path parameters"},
+		{"/acme%3bx/m", 5, "%3B"},
+		{"/acme/m;jsessionid=1", 7, "path parameters"},
 		{"#", 0, "start with '/'"},
 		{"*", 0, "start with '/'"},
 		{"http://hub/acme", 0, "start with '/'"},
@@ -180,7 +183,7 @@ func refNormalize(raw string) (string, bool) {
 	var b strings.Builder
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
-		if c == '\\' || c < 0x20 || c == 0x7f {
+		if c == '\\' || c == ';' || c < 0x20 || c == 0x7f {
 			return "", false
 		}
 		if c != '%' {
@@ -191,7 +194,7 @@ func refNormalize(raw string) (string, bool) {
 			return "", false
 		}
 		v, err := strconv.ParseUint(raw[i+1:i+3], 16, 8)
-		if err != nil || v == '/' || v == '\\' || v == 0 {
+		if err != nil || v == '/' || v == '\\' || v == 0 || v == ';' {
 			return "", false
 		}
 		if strings.ContainsRune("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~", rune(v)) {

@@ -89,8 +89,10 @@ func (r Route) ID() string {
 //   - Keywords after {name} or {org} match exact lower case (the hub's routes
 //     are case sensitive), except "settings", which ignores ASCII case so
 //     that a case variant never escapes the admin requirement (fail closed).
-//     Likewise ".git" must be lower case, and the login-flow segments sso,
-//     oidc and saml must be lower case (a variant is OrgLevel, not LoginFlow).
+//     A ".git" suffix is stripped ignoring ASCII case, so that "m.GIT" is
+//     looked up as the catalog entry "m" (with its resource group) rather
+//     than as an unknown name. The login-flow segments sso, oidc and saml
+//     must be lower case (a variant is OrgLevel, not LoginFlow).
 //   - Empty segments are skipped, so a trailing slash does not change the route.
 //   - Git and GitRead apply to every resource form (web, datasets, spaces, API).
 func Resolve(path string, orgs OrgIndex) Route {
@@ -141,7 +143,7 @@ func resolveRepo(r *Route, c *cursor, orgs OrgIndex, ns, typ, listType string) {
 		return
 	}
 	r.Type = typ
-	if n := len(name); n >= 4 && name[n-4:] == ".git" {
+	if n := len(name); n >= 4 && foldEq(name[n-4:], ".git") {
 		r.Git = true
 		if n > 4 {
 			name = name[:n-4]

@@ -128,7 +128,7 @@ func TestResolve(t *testing.T) {
 		{"/acme/m/info/lfs/objects/batch/", Resource, "acme", "acme", "model", "m", git},
 		{"/acme/m/info/lfs/objects", Resource, "acme", "acme", "model", "m", git},
 		{"/acme/m/Info/refs", Resource, "acme", "acme", "model", "m", 0},
-		{"/acme/m.GIT/info/refs", Resource, "acme", "acme", "model", "m.GIT", git},
+		{"/acme/m.GIT/info/refs", Resource, "acme", "acme", "model", "m", git},
 		{"/acme/.git", Resource, "acme", "acme", "model", ".git", git},
 		{"/acme/m.git.git", Resource, "acme", "acme", "model", "m.git", git},
 		{"/datasets/acme/d.git/info/lfs/objects/batch", Resource, "acme", "acme", "dataset", "d", git | gr},

@@ -55,7 +55,7 @@ func Parse(name string, raw []byte) (*Snapshot, error) {
 		if errors.As(err, &te) {
 			msgs := make([]string, len(te.Errors))
 			for i, m := range te.Errors {
-				msgs[i] = name + ": " + m
+				msgs[i] = yamlProblem(name, m)
 			}
 			return nil, errors.New(strings.Join(msgs, "\n"))
 		}
@@ -103,6 +103,8 @@ func (s *Snapshot) validate(name string, doc *yaml.Node) []string {
 		}
 		if v.AuthenticatedAt.IsZero() {
 			bad("sessions", i, "authenticated_at", "required (RFC 3339 time)")
+		} else if y := v.AuthenticatedAt.Year(); y < 1970 || y > 2200 {
+			bad("sessions", i, "authenticated_at", fmt.Sprintf("year %d is out of range (1970..2200)", y))
 		}
 	}
 	for i, r := range s.Resources {
@@ -117,6 +119,26 @@ func (s *Snapshot) validate(name string, doc *yaml.Node) []string {
 		}
 	}
 	return out
+}
+
+// yamlProblem turns a yaml.v3 decode message ("line 2: field colour not
+// found in type store.Membership") into "name:2: unknown key \"colour\"".
+func yamlProblem(name, msg string) string {
+	line := ""
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, m, ok := strings.Cut(rest, ": "); ok {
+			line, msg = n, m
+		}
+	}
+	if f, ok := strings.CutPrefix(msg, "field "); ok {
+		if key, _, ok := strings.Cut(f, " not found in type "); ok {
+			msg = fmt.Sprintf("unknown key %q", key)
+		}
+	}
+	if line == "" {
+		return name + ": " + msg
+	}
+	return name + ":" + line + ": " + msg
 }
 
 func validType(t string) bool {

@@ -84,6 +84,18 @@ func TestParseRefuses(t *testing.T) {
 	}
 }
 
+func TestProblemsAreFileLine(t *testing.T) {
+	for in, want := range map[string]string{
+		"memberships:\n  - {org: acme, user: u, colour: red}\n":                             `s.yaml:2: unknown key "colour"`,
+		"sessions:\n  - {org: acme, user: u, authenticated_at: \"1500-01-01T00:00:00Z\"}\n": "s.yaml:2: sessions[0].authenticated_at: year 1500 is out of range",
+	} {
+		_, err := Parse("s.yaml", []byte(in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q) = %v, want %q", in, err, want)
+		}
+	}
+}
+
 func TestEmptyIsEmpty(t *testing.T) {
 	s, err := Parse("s.yaml", []byte("{}\n"))
 	if err != nil {
