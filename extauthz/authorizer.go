@@ -41,6 +41,11 @@ type Options struct {
 	// Logger receives the decision log (one record per Check) and errors;
 	// nil discards them.
 	Logger *slog.Logger
+	// Metrics, when set, observes every decision: the HTTP status (200 for
+	// allow), the reason code and the time spent in Check.
+	Metrics interface {
+		ObserveDecision(status int, reason string, took time.Duration)
+	}
 }
 
 // state is everything derived from configuration; it is swapped whole.
@@ -58,17 +63,20 @@ type state struct {
 type Authorizer struct {
 	authv3.UnimplementedAuthorizationServer
 
-	state  atomic.Pointer[state]
-	store  Lookup
-	now    func() time.Time
-	logger *slog.Logger
+	state   atomic.Pointer[state]
+	store   Lookup
+	now     func() time.Time
+	logger  *slog.Logger
+	metrics interface {
+		ObserveDecision(status int, reason string, took time.Duration)
+	}
 }
 
 // New builds an Authorizer from a loaded configuration: it prepares the
 // policy (the embedded default plus policy_dir modules) with the org data and
 // the platform-token verifier. Errors name what could not be built.
 func New(ctx context.Context, cfg *config.Config, st Lookup, o Options) (*Authorizer, error) {
-	a := &Authorizer{store: st, now: o.Now, logger: o.Logger}
+	a := &Authorizer{store: st, now: o.Now, logger: o.Logger, metrics: o.Metrics}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -135,7 +143,11 @@ func (a *Authorizer) Check(ctx context.Context, req *authv3.CheckRequest) (*auth
 	t0 := time.Now()
 	s := a.state.Load()
 	out := a.decide(ctx, s, req, a.now())
-	a.logDecision(ctx, req, out, time.Since(t0))
+	took := time.Since(t0)
+	if a.metrics != nil {
+		a.metrics.ObserveDecision(out.status, out.reason, took)
+	}
+	a.logDecision(ctx, req, out, took)
 	return out.resp, nil
 }
 

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +29,7 @@ import (
 type gateway struct {
 	dir, cfg, state string
 	grpcAddr        string
+	httpAddr        string
 	keys            *testkeys.Keys
 	requests        map[string]string // name → request file
 }
@@ -43,7 +46,7 @@ func freeAddr(t *testing.T) string {
 
 func newGateway(t *testing.T) *gateway {
 	t.Helper()
-	g := &gateway{dir: t.TempDir(), keys: testkeys.New(), grpcAddr: freeAddr(t), requests: map[string]string{}}
+	g := &gateway{dir: t.TempDir(), keys: testkeys.New(), grpcAddr: freeAddr(t), httpAddr: freeAddr(t), requests: map[string]string{}}
 	write := func(name, content string) string {
 		p := filepath.Join(g.dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -64,7 +67,7 @@ identity:
   cookie: hub_session
 store: {backend: memory}
 orgs_dir: orgs
-`, g.grpcAddr, freeAddr(t), testkeys.Issuer, testkeys.Audience))
+`, g.grpcAddr, g.httpAddr, testkeys.Issuer, testkeys.Audience))
 	write("orgs/acme.yaml", `name: acme
 default_role: read
 sso:
@@ -186,6 +189,15 @@ func TestServeAndEvalAgree(t *testing.T) {
 				t.Errorf("status %d, want %d", got, want[name])
 			}
 		})
+	}
+	resp, err := http.Get("http://" + g.httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `ssogate_decisions_total{reason="not_found",status="404"} 1`) {
+		t.Errorf("/metrics does not count the 404:\n%s", body)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("serve returned %v after shutdown", err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ssogate/ssogate/config"
 	"github.com/ssogate/ssogate/extauthz"
+	"github.com/ssogate/ssogate/metrics"
 	"github.com/ssogate/ssogate/store/snapshot"
 )
 
@@ -71,7 +72,8 @@ func serve(ctx context.Context, cfgPath, statePath string, drain time.Duration, 
 			return fmt.Errorf("%s: %w", statePath, err)
 		}
 	}
-	a, err := extauthz.New(ctx, cfg, st, extauthz.Options{Logger: logger})
+	decisions, metricsHandler := metrics.New()
+	a, err := extauthz.New(ctx, cfg, st, extauthz.Options{Logger: logger, Metrics: decisions})
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfgPath, err)
 	}
@@ -87,6 +89,7 @@ func serve(ctx context.Context, cfgPath, statePath string, drain time.Duration, 
 	gs := grpc.NewServer()
 	health := extauthz.Register(gs, a)
 	mux := httpMux()
+	mux.Handle("GET /metrics", metricsHandler)
 	if err := mountLoginFlow(ctx, mux, cfg, st, logger); err != nil {
 		return err
 	}
