@@ -187,7 +187,11 @@ func (f *Flow) handleLogout(w http.ResponseWriter, r *http.Request) {
 			"Signing out must be requested from %s.", f.cfg.Gateway.PublicURL)
 	}
 	if err != nil {
-		f.fail(w, r, org, "", err)
+		sub := ""
+		if user != nil {
+			sub = user.Sub
+		}
+		f.fail(w, r, org, sub, err)
 		return
 	}
 	if err := f.store.DeleteSession(r.Context(), org.Name, user.Sub); err != nil {
