@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -114,12 +115,13 @@ func (f *Flow) handleOIDCConsume(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	state, secret := q.Get("state"), browserSecret(r, org.Name)
-	if code := q.Get("error"); code != "" {
+	if idpErr := q.Get("error"); idpErr != "" {
 		if state != "" && secret != "" {
-			// End the pending login: it must not be finished later.
-			f.store.TakePendingLogin(ctx, pendingID(secret, state))
+			// End the pending login so that it cannot be finished later;
+			// a missing one (ErrNotFound) is fine.
+			_, _ = f.store.TakePendingLogin(ctx, pendingID(secret, state))
 		}
-		f.fail(w, r, org, "", authorizationError(code, q.Get("error_description")))
+		f.fail(w, r, org, "", authorizationError(idpErr, q.Get("error_description")))
 		return
 	}
 	user, err := f.platformUser(r)
@@ -140,6 +142,9 @@ func (f *Flow) handleOIDCConsume(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusFound)
 }
 
+// consumeOIDC finishes an OIDC login of user: resume the pending login,
+// redeem code once, verify the ID token and complete. It returns where to
+// redirect.
 func (f *Flow) consumeOIDC(ctx context.Context, org *config.Org, user *identity.User, state, secret, code, iss string) (string, error) {
 	p, err := f.resume(ctx, org, user, state, secret)
 	if err != nil {
@@ -153,7 +158,7 @@ func (f *Flow) consumeOIDC(ctx context.Context, org *config.Org, user *identity.
 	sum := sha256.Sum256([]byte(code))
 	fresh, err := f.store.Remember(ctx, "oidc-code:"+hex.EncodeToString(sum[:]), f.now().Add(store.PendingLoginTTL))
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("remembering the authorization code: %w", err)
 	}
 	if !fresh {
 		return "", failf(http.StatusBadRequest, codeCodeReplayed, "This authorization code was already used.")

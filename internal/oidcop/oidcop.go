@@ -12,11 +12,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"net/http"
-	"sort"
 	"strings"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -115,7 +114,7 @@ func (p *Provider) Sign(claims map[string]any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	payload, err := jsonMarshal(claims)
+	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", err
 	}
@@ -165,19 +164,4 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, op.AuthCallbackURL(p.op)(r.Context(), id), http.StatusFound)
-}
-
-// Users returns the configured users sorted by ID.
-func (p *Provider) Users() []User { return p.storage.userList() }
-
-// errNotFound is returned for unknown auth requests, codes and clients.
-var errNotFound = errors.New("not found")
-
-func sortedUsers(m map[string]User) []User {
-	out := make([]User, 0, len(m))
-	for _, u := range m {
-		out = append(out, u)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
 }

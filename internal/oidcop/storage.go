@@ -4,9 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -390,4 +391,14 @@ func (p publicKey) Algorithm() jose.SignatureAlgorithm { return p.k.algorithm }
 func (p publicKey) Use() string                        { return "sig" }
 func (p publicKey) Key() any                           { return &p.k.key.PublicKey }
 
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+// errNotFound is returned for unknown auth requests, codes and clients.
+var errNotFound = errors.New("not found")
+
+func sortedUsers(m map[string]User) []User {
+	out := make([]User, 0, len(m))
+	for _, u := range m {
+		out = append(out, u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
