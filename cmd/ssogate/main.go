@@ -18,6 +18,7 @@ commands:
                                                     decide one CheckRequest (protojson; - = stdin)
   check     --addr HOST:PORT --request FILE         send one CheckRequest to a running server
   validate  --config FILE                           check the gateway file, org files and policies
+  import    --config FILE --state FILE              load a state snapshot into the bolt or redis store
 
 Run "ssogate <command> -h" for a command's flags.
 `
@@ -42,6 +43,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return checkCmd(rest, stdin, stdout, stderr)
 	case "validate":
 		return validateCmd(rest, stdout, stderr)
+	case "import":
+		return importCmd(rest, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

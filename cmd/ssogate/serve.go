@@ -58,7 +58,7 @@ func serve(ctx context.Context, cfgPath, statePath string, drain time.Duration, 
 	if err != nil {
 		return err
 	}
-	st, err := openStore(cfg.Gateway.Store)
+	st, err := openStore(cfg.Gateway.Store, logger)
 	if err != nil {
 		return err
 	}

@@ -189,8 +189,8 @@ type Writer interface {
 // Apply writes every record of s to w, stopping at the first error, which
 // it returns wrapped with the record it concerns. Records written before
 // the error stay written; every write replaces, so applying again is safe.
-// A session without expires_at gets AuthenticatedAt + store.MaxSessionTimeout,
-// past which no org's session_timeout can keep it valid.
+// Records are written as they are: a session without expires_at is kept
+// until it is deleted (see SetSessionExpiry).
 func (s *Snapshot) Apply(ctx context.Context, w Writer) error {
 	for i, m := range s.Memberships {
 		if err := w.PutMembership(ctx, m); err != nil {
@@ -198,9 +198,6 @@ func (s *Snapshot) Apply(ctx context.Context, w Writer) error {
 		}
 	}
 	for i, v := range s.Sessions {
-		if v.ExpiresAt.IsZero() {
-			v.ExpiresAt = v.AuthenticatedAt.Add(store.MaxSessionTimeout)
-		}
 		if err := w.PutSession(ctx, v); err != nil {
 			return fmt.Errorf("sessions[%d]: %w", i, err)
 		}
@@ -211,4 +208,17 @@ func (s *Snapshot) Apply(ctx context.Context, w Writer) error {
 		}
 	}
 	return nil
+}
+
+// SetSessionExpiry gives every session without expires_at the expiry
+// AuthenticatedAt + store.MaxSessionTimeout, past which no org's
+// session_timeout can keep it valid, so that a persistent store drops it
+// then. Snapshots evaluated at a fixed clock (eval) must not call it: the
+// memory store would drop sessions by the real clock.
+func (s *Snapshot) SetSessionExpiry() {
+	for i := range s.Sessions {
+		if v := &s.Sessions[i]; v.ExpiresAt.IsZero() {
+			v.ExpiresAt = v.AuthenticatedAt.Add(store.MaxSessionTimeout)
+		}
+	}
 }

@@ -16,7 +16,7 @@ func TestReadAndApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := memory.New().WithClock(func() time.Time { return time.Date(2026, 6, 2, 0, 0, 0, 0, time.UTC) })
+	m := memory.New()
 	if err := s.Apply(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
@@ -33,8 +33,9 @@ func TestReadAndApply(t *testing.T) {
 	}
 	if want := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC); !sess.AuthenticatedAt.Equal(want) {
 		t.Errorf("authenticated_at = %v, want %v", sess.AuthenticatedAt, want)
-	} else if got := sess.ExpiresAt.Sub(want); got != store.MaxSessionTimeout {
-		t.Errorf("expires_at = authenticated_at + %v, want + store.MaxSessionTimeout", got)
+	}
+	if !sess.ExpiresAt.IsZero() {
+		t.Errorf("Apply set expires_at %v; it must write sessions as they are", sess.ExpiresAt)
 	}
 	r, err := m.Resource(context.Background(), "model", "Acme/Secret-Model")
 	if err != nil {
@@ -93,6 +94,19 @@ func TestProblemsAreFileLine(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q) = %v, want %q", in, err, want)
 		}
+	}
+}
+
+func TestSetSessionExpiry(t *testing.T) {
+	at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+	explicit := at.Add(time.Hour)
+	s := &Snapshot{Sessions: []store.Session{{AuthenticatedAt: at}, {AuthenticatedAt: at, ExpiresAt: explicit}}}
+	s.SetSessionExpiry()
+	if got := s.Sessions[0].ExpiresAt; !got.Equal(at.Add(store.MaxSessionTimeout)) {
+		t.Errorf("defaulted expires_at = %v", got)
+	}
+	if got := s.Sessions[1].ExpiresAt; !got.Equal(explicit) {
+		t.Errorf("explicit expires_at changed to %v", got)
 	}
 }
 
