@@ -55,7 +55,7 @@ func newFixture(t testing.TB, extraPolicy string) *fixture {
 }
 
 // seed writes the test state: acme (enforced, 168h) and globex (optional).
-func seed(t testing.TB, s *memory.Store, now time.Time) {
+func seed(t testing.TB, s store.Store, now time.Time) {
 	ctx := context.Background()
 	for _, m := range []store.Membership{
 		{Org: "acme", User: "u-alice", Role: "write", ResourceGroups: map[string]string{"vision": "read"}},
