@@ -200,10 +200,11 @@ func TestTokenEndpointAuthMethod(t *testing.T) {
 			if _, to := h.login(h.hub.URL + "/organizations/acme/sso/login"); to == nil || to.Path != "/acme" {
 				t.Fatalf("login did not complete: %v", to)
 			}
-			if len(h.tokenRequests) != 1 {
-				t.Fatalf("%d token requests", len(h.tokenRequests))
+			log := h.tokenRequestLog()
+			if len(log) != 1 {
+				t.Fatalf("%d token requests", len(log))
 			}
-			tr := h.tokenRequests[0]
+			tr := log[0]
 			inForm, inHeader := tr.form.Get("client_secret") == testSecret, strings.HasPrefix(tr.authorization, "Basic ")
 			if (method == config.AuthClientSecretPost) != (inForm && !inHeader) {
 				t.Errorf("secret in form %v, in Basic header %v", inForm, inHeader)

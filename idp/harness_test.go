@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -204,9 +205,21 @@ func (h *harness) serveOP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw, _ := resp["id_token"].(string)
-	resp["id_token"] = rewrite(unverifiedClaims(h.t, raw))
+	claims, err := unverifiedClaims(raw)
+	if err != nil {
+		h.t.Errorf("OP token response: %v", err) // not Fatal: this is the server's goroutine
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	resp["id_token"] = rewrite(claims)
 	w.Header().Set("content-type", "application/json")
 	json.NewEncoder(w).Encode(resp)
+}
+
+func (h *harness) tokenRequestLog() []tokenRequest {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]tokenRequest(nil), h.tokenRequests...)
 }
 
 func (h *harness) setRewrite(f func(map[string]any) string) {
@@ -222,16 +235,17 @@ func (h *harness) setOPDown(down bool) {
 }
 
 // unverifiedClaims decodes a JWS payload without checking it.
-func unverifiedClaims(t *testing.T, raw string) map[string]any {
+func unverifiedClaims(raw string) (map[string]any, error) {
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
-		t.Fatalf("ID token is not a compact JWS")
+		return nil, errors.New("ID token is not a compact JWS")
 	}
 	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	must(t, err)
+	if err != nil {
+		return nil, err
+	}
 	var c map[string]any
-	must(t, json.Unmarshal(b, &c))
-	return c
+	return c, json.Unmarshal(b, &c)
 }
 
 // get requests u with the browser.
