@@ -276,3 +276,32 @@ func TestDiscoveryRetried(t *testing.T) {
 		t.Fatalf("login after the IdP came back did not complete: %v", to)
 	}
 }
+
+// TestDiscoveryURLAsIssuer: the org may name the discovery document
+// instead of the issuer.
+func TestDiscoveryURLAsIssuer(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(o *config.Org) { o.SSO.OIDC.Issuer += "/.well-known/openid-configuration" })
+	if _, to := h.login(h.hub.URL + "/organizations/acme/sso/login"); to == nil || to.Path != "/acme" {
+		t.Fatalf("login did not complete: %v", to)
+	}
+}
+
+// TestUserinfoFillsMissingClaims: an ID token without email gets the
+// email and groups from the userinfo endpoint (OIDC Core section 5.3).
+func TestUserinfoFillsMissingClaims(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.setRewrite(func(c map[string]any) string {
+		delete(c, "email")
+		delete(c, "email_verified")
+		delete(c, "groups")
+		return h.sign(c)
+	})
+	if _, to := h.login(h.hub.URL + "/organizations/acme/sso/login"); to == nil || to.Path != "/acme" {
+		t.Fatalf("login did not complete: %v\n%s", to, h.logs)
+	}
+	if s, m := h.session("u-alice"), h.membership("u-alice"); s.Email != aliceEmail || m.Role != "write" {
+		t.Errorf("session email %q, role %q: want the userinfo email and the role mapped from its groups", s.Email, m.Role)
+	}
+}
