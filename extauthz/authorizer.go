@@ -212,8 +212,12 @@ func (a *Authorizer) decide(ctx context.Context, s *state, req *authv3.CheckRequ
 		o.user = user.Sub
 		in.user = user.Sub
 	}
-	if err := a.load(ctx, &in); err != nil {
-		return unavailable(o, err)
+	// Orgs without SSO are allowed whatever the store holds (outcome 1), so
+	// they do not read it: a store outage leaves them alone.
+	if org != nil && org.SSO.Enabled {
+		if err := a.load(ctx, &in); err != nil {
+			return unavailable(o, err)
+		}
 	}
 	d, err := s.policy.Decide(ctx, in.value())
 	if err != nil {

@@ -349,6 +349,7 @@ func TestStoreErrorsFailClosed(t *testing.T) {
 		{"member", "/acme/secret-model", map[string]string{"cookie": alice}, 503},
 		{"anonymous on a resource", "/acme/open-model", nil, 503},
 		{"outside SSO orgs the store is not needed", "/docs/x", nil, 200},
+		{"nor in an org without SSO", "/initech/some-model", map[string]string{"cookie": alice}, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, _ := a.Check(context.Background(), request("GET", tc.path, tc.h))
