@@ -48,7 +48,7 @@ func openStore(c config.Store, logger *slog.Logger) (store.Store, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if err := r.Ping(ctx); err != nil {
-			logger.Warn("store: redis is not reachable yet; decisions for SSO orgs answer 503 until it is",
+			logger.Warn("store: redis is not reachable yet; every use retries it, and decisions for SSO orgs answer 503 until it answers",
 				"addrs", addrs, "error", err)
 		} else {
 			logger.Info("store: redis", "addrs", addrs, "master_name", c.MasterName, "db", c.DB, "cache_ttl", c.CacheTTL)
