@@ -46,8 +46,8 @@ type Options struct {
 	Addrs []string
 	// MasterName is the Sentinel master name, "" without Sentinel.
 	MasterName string
-	// Username and Password authenticate (AUTH); both may be empty.
-	// Password also authenticates to Sentinel.
+	// Username and Password authenticate to the data nodes (AUTH); both
+	// may be empty. Sentinels are contacted without authentication.
 	Username, Password string
 	// DB is the database number (not with Cluster).
 	DB int
@@ -99,7 +99,6 @@ func New(o Options) (*Store, error) {
 		MasterName:            o.MasterName,
 		Username:              o.Username,
 		Password:              o.Password,
-		SentinelPassword:      o.Password,
 		DB:                    o.DB,
 		ClientName:            "ssogate",
 		DialTimeout:           o.Timeout,
