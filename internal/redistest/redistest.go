@@ -29,6 +29,8 @@ type Server struct {
 	bin     string
 	dir     string
 	persist bool
+	conf    string   // a config file to start with (Sentinel), or ""
+	extra   []string // further arguments
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd     // nil when stopped
@@ -41,10 +43,25 @@ type Options struct {
 	// file before answering (appendfsync always), so that Restart after
 	// Kill finds the data again.
 	Persistent bool
+	// Cluster starts the server in cluster mode (see StartCluster).
+	Cluster bool
 }
 
 // Start starts a redis-server and waits until it answers PING.
 func Start(tb testing.TB, o Options) *Server {
+	tb.Helper()
+	s := newServer(tb)
+	s.persist = o.Persistent
+	if o.Cluster {
+		s.extra = []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000"}
+	}
+	s.start()
+	tb.Cleanup(s.Kill)
+	return s
+}
+
+// newServer finds redis-server and picks a free loopback port and a folder.
+func newServer(tb testing.TB) *Server {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -59,22 +76,24 @@ func Start(tb testing.TB, o Options) *Server {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s := &Server{Addr: addr, tb: tb, bin: bin, dir: tb.TempDir(), persist: o.Persistent}
-	s.start()
-	tb.Cleanup(s.Kill)
-	return s
+	return &Server{Addr: addr, tb: tb, bin: bin, dir: tb.TempDir()}
 }
 
 func (s *Server) start() {
 	s.tb.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
-	args := []string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir, "--save", "",
-		"--daemonize", "no", "--logfile", "redis.log"}
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf, "--sentinel")
+	}
+	args = append(args, "--port", port, "--bind", "127.0.0.1", "--dir", s.dir, "--save", "",
+		"--daemonize", "no", "--logfile", "redis.log")
 	if s.persist {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
+	args = append(args, s.extra...)
 	cmd := exec.Command(s.bin, args...)
 	if err := cmd.Start(); err != nil {
 		s.tb.Fatalf("starting redis-server: %v", err)

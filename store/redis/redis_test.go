@@ -133,3 +133,56 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestContractSentinel runs the suite through a Sentinel that monitors
+// one master.
+func TestContractSentinel(t *testing.T) {
+	master := redistest.Start(t, redistest.Options{})
+	sentinel := redistest.StartSentinel(t, master, "mymaster")
+	storetest.Run(t, storetest.Backend{RealTime: true, New: func(t *testing.T, _ func() time.Time) store.Store {
+		s, err := New(Options{Addrs: []string{sentinel.Addr}, MasterName: "mymaster", Prefix: fmt.Sprintf("test%d:", prefixes.Add(1))})
+		must(t, err)
+		return s
+	}})
+}
+
+// TestContractCluster runs the suite on a three-node Redis Cluster: every
+// multi-key operation must stay in one slot.
+func TestContractCluster(t *testing.T) {
+	nodes := redistest.StartCluster(t, 3)
+	addrs := []string{nodes[0].Addr, nodes[1].Addr, nodes[2].Addr}
+	storetest.Run(t, storetest.Backend{RealTime: true, New: func(t *testing.T, _ func() time.Time) store.Store {
+		s, err := New(Options{Addrs: addrs, Prefix: fmt.Sprintf("test%d:", prefixes.Add(1))})
+		must(t, err)
+		return s
+	}})
+	t.Run("invalidations reach a subscriber on any node", func(t *testing.T) {
+		pub, err := New(Options{Addrs: addrs[:1], Prefix: "bus:"}) // a plain client of one node
+		must(t, err)
+		defer pub.Close()
+		sub, err := New(Options{Addrs: addrs, Prefix: "bus:"})
+		must(t, err)
+		defer sub.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		live, keys := make(chan bool, 4), make(chan string, 4)
+		go sub.Bus().Listen(ctx, func(k string) { keys <- k }, func(l bool) { live <- l })
+		select {
+		case l := <-live:
+			if !l {
+				t.Fatal("onLive(false) before the subscription")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no subscription")
+		}
+		must(t, pub.Bus().Publish(ctx, "s:acme\x00u-a"))
+		select {
+		case k := <-keys:
+			if k != "s:acme\x00u-a" {
+				t.Errorf("received %q", k)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("the invalidation did not arrive")
+		}
+	})
+}
