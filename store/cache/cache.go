@@ -50,7 +50,8 @@ const publishTimeout = time.Second
 
 // Options tune a Store.
 type Options struct {
-	// TTL is how long an entry is served; it must be positive.
+	// TTL is how long an entry is served; 0 or less means one second (to
+	// cache nothing, do not put a cache in front of the store).
 	TTL time.Duration
 	// Size is the maximum number of entries (default DefaultSize).
 	Size int
@@ -101,6 +102,9 @@ func New(inner store.Store, o Options) *Store {
 	if o.Size <= 0 {
 		o.Size = DefaultSize
 	}
+	if o.TTL <= 0 {
+		o.TTL = time.Second
+	}
 	c := &Store{inner: inner, lru: expirable.NewLRU[string, entry](o.Size, nil, o.TTL), bus: o.Bus,
 		logger: o.Logger, now: o.Now, done: make(chan struct{})}
 	if c.now == nil {
@@ -124,12 +128,15 @@ func New(inner store.Store, o Options) *Store {
 	return c
 }
 
-// Close stops listening and closes the inner store.
+// Close stops listening, empties the cache and closes the inner store.
+// (The LRU's expiry goroutine cannot be stopped in golang-lru v2.0.7; it
+// is left with an empty LRU.)
 func (c *Store) Close() error {
 	var err error
 	c.closed.Do(func() {
 		c.cancel()
 		<-c.done
+		c.setLive(false)
 		err = c.inner.Close()
 	})
 	return err
