@@ -63,9 +63,15 @@ func ssogateBinary(t *testing.T) string {
 // token from SSOGATE_TEST_ADMIN_TOKEN and the given store mapping.
 func writeConfig(t *testing.T, g *gateway, name, storeYAML string) (cfgPath, grpcAddr, httpAddr string) {
 	t.Helper()
-	grpcAddr, httpAddr = freeAddr(t), freeAddr(t)
+	return writeConfigAt(t, g, name, "https://hub.example.test", freeAddr(t), storeYAML)
+}
+
+// writeConfigAt is writeConfig with a given public_url and HTTP address.
+func writeConfigAt(t *testing.T, g *gateway, name, publicURL, httpAddr, storeYAML string) (cfgPath, grpcAddr, _ string) {
+	t.Helper()
+	grpcAddr = freeAddr(t)
 	cfgPath = filepath.Join(g.dir, name)
-	content := fmt.Sprintf(`public_url: https://hub.example.test
+	content := fmt.Sprintf(`public_url: %s
 listen: {grpc: %q, http: %q}
 identity:
   issuer: %s
@@ -75,7 +81,7 @@ identity:
 store: %s
 orgs_dir: orgs
 admin_token_env: SSOGATE_TEST_ADMIN_TOKEN
-`, grpcAddr, httpAddr, testkeys.Issuer, testkeys.Audience, storeYAML)
+`, publicURL, grpcAddr, httpAddr, testkeys.Issuer, testkeys.Audience, storeYAML)
 	if err := os.WriteFile(cfgPath, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +116,13 @@ type proc struct {
 	authz                         authv3.AuthorizationClient
 }
 
-func binaryEnv() []string { return append(os.Environ(), "SSOGATE_TEST_ADMIN_TOKEN="+adminToken) }
+// oidcSecret is the OIDC client secret of the test org files that use
+// internal/oidcop (SSOGATE_TEST_OIDC_SECRET).
+const oidcSecret = "test-oidc-secret-91c2"
+
+func binaryEnv() []string {
+	return append(os.Environ(), "SSOGATE_TEST_ADMIN_TOKEN="+adminToken, "SSOGATE_TEST_OIDC_SECRET="+oidcSecret)
+}
 
 // startProc starts serve on cfg and waits until gRPC health is SERVING.
 func startProc(t *testing.T, name, cfg, grpcAddr, httpAddr string) *proc {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,26 +11,33 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssogate/ssogate/internal/oidcop"
 	"github.com/ssogate/ssogate/internal/redistest"
 )
 
 // TestReplicasShareRedis runs two ssogate processes on one Redis with a
 // cache TTL of 30s, so that only cross-replica invalidation can make a
 // change on one replica visible on the other within the required second.
+// A user logs in on A through the real OIDC login flow; revocations and a
+// role change on one replica are applied by the other within a second.
 func TestReplicasShareRedis(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	g := newGateway(t)
+	httpA := freeAddr(t)
+	publicURL := "http://" + httpA // the proxy's origin: here replica A itself
+	useTestIdP(t, g, publicURL, oidcop.User{ID: "idp-mallory", Email: "mallory@acme.example", EmailVerified: true})
 	storeYAML := fmt.Sprintf("{backend: redis, addr: %q, cache_ttl: 30s}", srv.Addr)
-	cfgA, grpcA, httpA := writeConfig(t, g, "a.yaml", storeYAML)
-	cfgB, grpcB, httpB := writeConfig(t, g, "b.yaml", storeYAML)
+	cfgA, grpcA, _ := writeConfigAt(t, g, "a.yaml", publicURL, httpA, storeYAML)
+	cfgB, grpcB, httpB := writeConfigAt(t, g, "b.yaml", publicURL, freeAddr(t), storeYAML)
 	if code, out, errOut := runBinary(t, "import", "--config", cfgA, "--state", g.state); code != 0 || !strings.Contains(out, "imported 3 memberships, 1 sessions and 2 catalog entries") {
 		t.Fatalf("import: exit %d: %s%s", code, out, errOut)
 	}
 	a := startProc(t, "replica A", cfgA, grpcA, httpA)
 	b := startProc(t, "replica B", cfgB, grpcB, httpB)
 
-	alice := checkRequest("GET", "/acme/secret-model", map[string]string{"cookie": "hub_session=" + g.keys.Token("u-alice", time.Hour)})
-	mallory := checkRequest("GET", "/acme/secret-model", map[string]string{"authorization": "Bearer " + g.keys.Token("u-mallory", time.Hour)})
+	aliceToken, malloryToken := g.keys.Token("u-alice", time.Hour), g.keys.Token("u-mallory", time.Hour)
+	alice := checkRequest("GET", "/acme/secret-model", map[string]string{"cookie": "hub_session=" + aliceToken})
+	mallory := checkRequest("GET", "/acme/secret-model", map[string]string{"authorization": "Bearer " + malloryToken})
 	bobWrite := checkRequest("POST", "/api/models/acme/secret-model/commit/main", map[string]string{"authorization": "Bearer " + g.keys.Token("u-bob", time.Hour)})
 	for _, p := range []*proc{a, b} { // warm both caches, "not found" results included
 		for i := 0; i < 3; i++ {
@@ -39,21 +47,30 @@ func TestReplicasShareRedis(t *testing.T) {
 		}
 	}
 
-	// Revoke alice's session on B: A denies within a second.
-	if code, body := b.admin(t, "DELETE", "/admin/v1/orgs/acme/sessions/u-alice", ""); code != 204 {
+	// Mallory logs in on A: B, which cached "no session", allows her
+	// within a second.
+	ssoLogin(t, publicURL, malloryToken, "")
+	expectStatus(t, a, mallory, 200)
+	within(t, time.Second, "B allows mallory after her login on A", func() bool { return mustCheck(t, b, mallory) == 200 })
+
+	// Her session is revoked on B: A denies within a second.
+	if code, body := b.admin(t, "DELETE", "/admin/v1/orgs/acme/sessions/u-mallory", ""); code != 204 {
 		t.Fatalf("revoke: %d %s", code, body)
 	}
-	took := within(t, time.Second, "A denies alice after B revoked her session", func() bool { return mustCheck(t, a, alice) == 401 })
+	took := within(t, time.Second, "A denies mallory after B revoked her session", func() bool { return mustCheck(t, a, mallory) == 401 })
 	t.Logf("revocation on B seen by A after %v", took)
 
-	// Mallory logs in (a session written by another process): A, which
-	// cached "no session", allows her within a second.
-	login := filepath.Join(g.dir, "login.yaml")
-	writeFile(t, login, fmt.Sprintf("sessions:\n  - {org: ACME, user: u-mallory, authenticated_at: %q}\n", time.Now().UTC().Format(time.RFC3339)))
-	if code, out, errOut := runBinary(t, "import", "--config", cfgB, "--state", login); code != 0 {
-		t.Fatalf("import login: exit %d: %s%s", code, out, errOut)
+	// Alice logs out on B: A denies within a second.
+	if code := logout(t, httpB, aliceToken); code != http.StatusNoContent {
+		t.Fatalf("logout on B: %d", code)
 	}
-	within(t, time.Second, "A allows mallory after her login", func() bool { return mustCheck(t, a, mallory) == 200 })
+	within(t, time.Second, "A denies alice after her logout on B", func() bool { return mustCheck(t, a, alice) == 401 })
+
+	// Alice logs in again, starting on A and finishing on B: the pending
+	// login is shared. Both replicas allow her.
+	ssoLogin(t, publicURL, aliceToken, httpB)
+	expectStatus(t, b, alice, 200)
+	within(t, time.Second, "A allows alice after her login finished on B", func() bool { return mustCheck(t, a, alice) == 200 })
 
 	// A membership change on A: B applies the new role within a second.
 	if code, body := a.admin(t, "PUT", "/admin/v1/orgs/acme/members/u-bob", `{"role":"write"}`); code != 200 {
@@ -61,12 +78,24 @@ func TestReplicasShareRedis(t *testing.T) {
 	}
 	within(t, time.Second, "B lets bob write after A raised his role", func() bool { return mustCheck(t, b, bobWrite) == 200 })
 
-	// The session list on either replica reflects both changes.
-	if code, body := b.admin(t, "GET", "/admin/v1/orgs/acme/sessions", ""); code != 200 || !strings.Contains(body, "u-mallory") || strings.Contains(body, "u-alice") {
-		t.Errorf("sessions: %d %s", code, body)
+	if code, body := b.admin(t, "GET", "/admin/v1/orgs/acme/sessions", ""); code != 200 || strings.Contains(body, "u-mallory") || !strings.Contains(body, "u-alice") {
+		t.Errorf("sessions: %d %s, want alice's and not mallory's", code, body)
 	}
 	a.stop(t)
 	b.stop(t)
+}
+
+// logout posts the SSO logout of org acme with a bearer platform token.
+func logout(t *testing.T, httpAddr, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+httpAddr+"/organizations/acme/sso/logout", nil)
+	req.Header.Set("authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("logout: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // TestRedisOutageFailsClosed kills redis-server during a burst of Checks
