@@ -63,6 +63,7 @@ const (
 	codeSecretMissing   = "client_secret_missing"
 	codeCrossOrigin     = "cross_origin_request"
 	codeUnavailable     = "unavailable"
+	codeMethod          = "method_not_allowed"
 )
 
 // titles are the headings of the HTML error pages.
@@ -87,6 +88,7 @@ var titles = map[string]string{
 	codeSecretMissing:   "Single sign-on is misconfigured",
 	codeCrossOrigin:     "Request refused",
 	codeUnavailable:     "Something went wrong",
+	codeMethod:          "Request refused",
 }
 
 var errorPage = template.Must(template.New("error").Parse(`<!doctype html>

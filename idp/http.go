@@ -23,11 +23,28 @@ import (
 //	GET  /organizations/{org}/sso/join?return_to=URL   start a login that may make the caller a member
 //	GET  /organizations/{org}/oidc/consume             OIDC redirect URI
 //	POST /organizations/{org}/sso/logout               end the caller's SSO session
+//
+// The GET endpoints that change state refuse HEAD with 405 (see refuseHEAD).
 func (f *Flow) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("GET /organizations/{org}/sso/login", f.handleStart(false))
-	mux.HandleFunc("GET /organizations/{org}/sso/join", f.handleStart(true))
-	mux.HandleFunc("GET /organizations/{org}/oidc/consume", f.handleOIDCConsume)
+	mux.HandleFunc("GET /organizations/{org}/sso/login", refuseHEAD(f.handleStart(false)))
+	mux.HandleFunc("GET /organizations/{org}/sso/join", refuseHEAD(f.handleStart(true)))
+	mux.HandleFunc("GET /organizations/{org}/oidc/consume", refuseHEAD(f.handleOIDCConsume))
 	mux.HandleFunc("POST /organizations/{org}/sso/logout", f.handleLogout)
+}
+
+// refuseHEAD wraps the handler of a GET endpoint that changes state.
+// http.ServeMux routes HEAD to GET patterns, and a HEAD request (a link
+// preview, a monitor, a prefetching proxy) must neither start a login nor
+// take a pending one: it gets 405 with "allow: GET" and touches nothing.
+func refuseHEAD(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			w.Header().Set("allow", http.MethodGet)
+			writeError(w, r, failf(http.StatusMethodNotAllowed, codeMethod, "This endpoint answers GET only."), page{})
+			return
+		}
+		h(w, r)
+	}
 }
 
 // loginCookie is the name of the cookie binding org's pending logins to
