@@ -64,6 +64,20 @@ const (
 	codeCrossOrigin     = "cross_origin_request"
 	codeUnavailable     = "unavailable"
 	codeMethod          = "method_not_allowed"
+	codeMisconfigured   = "idp_misconfigured"
+
+	// SAML response checks (saml.go, samlverify.go), one code each.
+	codeSAMLMalformed    = "saml_response_malformed"
+	codeSAMLTooLarge     = "saml_response_too_large"
+	codeSAMLSignature    = "saml_signature_invalid"
+	codeSAMLWrapped      = "saml_assertion_wrapped"
+	codeSAMLIssuer       = "saml_issuer_mismatch"
+	codeSAMLAudience     = "saml_audience_mismatch"
+	codeSAMLRecipient    = "saml_recipient_mismatch"
+	codeSAMLExpired      = "saml_assertion_expired"
+	codeSAMLInResponseTo = "saml_in_response_to_unknown"
+	codeSAMLReplayed     = "saml_assertion_replayed"
+	codeSAMLNameID       = "saml_nameid_invalid"
 )
 
 // titles are the headings of the HTML error pages.
@@ -89,6 +103,19 @@ var titles = map[string]string{
 	codeCrossOrigin:     "Request refused",
 	codeUnavailable:     "Something went wrong",
 	codeMethod:          "Request refused",
+	codeMisconfigured:   "Single sign-on is misconfigured",
+
+	codeSAMLMalformed:    "The identity provider's answer is malformed",
+	codeSAMLTooLarge:     "The identity provider's answer is too large",
+	codeSAMLSignature:    "The identity provider's signature could not be verified",
+	codeSAMLWrapped:      "The identity provider's answer could not be verified",
+	codeSAMLIssuer:       "The answer comes from another identity provider",
+	codeSAMLAudience:     "The answer was meant for another service",
+	codeSAMLRecipient:    "The answer was sent to another address",
+	codeSAMLExpired:      "The identity provider's answer has expired",
+	codeSAMLInResponseTo: "This sign-in is unknown or has expired",
+	codeSAMLReplayed:     "This sign-in was already used",
+	codeSAMLNameID:       "The identity provider did not send a usable email address",
 }
 
 var errorPage = template.Must(template.New("error").Parse(`<!doctype html>

@@ -5,18 +5,24 @@
 // The flow is protocol-neutral around one protocol-specific step:
 //
 //   - begin (flow.go): the caller's platform token, the pending login
-//     (store.PendingLogin: state, nonce, PKCE verifier, user, org,
-//     return_to) kept server-side for store.PendingLoginTTL and bound to
-//     the browser by a cookie, then the redirect to the IdP (oidc.go);
-//   - resume (flow.go): the callback takes the pending login once (a
-//     replayed callback fails even with its original cookies) and checks
-//     that the same platform user finishes;
+//     (store.PendingLogin: state, nonce, PKCE verifier or AuthnRequest
+//     ID, user, org, return_to) kept server-side for
+//     store.PendingLoginTTL and bound to the browser by a cookie, then
+//     the redirect to the IdP (oidc.go, saml.go);
+//   - OIDC: resume (flow.go): the callback takes the pending login once
+//     (a replayed callback fails even with its original cookies) and
+//     checks that the same platform user finishes;
+//   - SAML: the ACS (samlhttp.go) verifies the response (samlverify.go)
+//     without cookies, takes the pending login by InResponseTo, and hands
+//     the result over a 303 to a same-site finish endpoint that checks
+//     the browser and the platform user (docs/saml.md);
 //   - complete (flow.go): matching email domains, role and resource-group
 //     mapping (mapping.go), the membership and SSO session writes, an
 //     audit record, and the redirect to return_to (returnto.go).
 //
 // An IdP that cannot be reached never stops ssogate from starting: OIDC
-// discovery runs on first use, is cached and retried (discovery.go).
+// discovery and SAML metadata URLs are fetched on first use, cached and
+// retried (discovery.go, samlidp.go).
 package idp
 
 import (
@@ -48,8 +54,10 @@ type Store interface {
 
 // protocol is one SSO protocol's side of a login start.
 type protocol interface {
-	// start fills the protocol fields of p (p.State is already set) and
-	// returns the IdP URL to send the browser to.
+	// start fills the protocol fields of p (p.State and p.ID are already
+	// set) and returns the IdP URL to send the browser to. A protocol
+	// whose callback cannot present the browser cookie re-keys p.ID
+	// (SAML's ACS is a cross-site POST: saml.go).
 	start(ctx context.Context, org *config.Org, p *store.PendingLogin) (string, error)
 }
 
@@ -58,8 +66,9 @@ type Options struct {
 	// Auth finds the platform user of a request; nil builds one from the
 	// configuration's identity block (identity.FromConfig).
 	Auth *identity.Authenticator
-	// HTTPClient makes the calls to IdPs (discovery, JWKS, token,
-	// userinfo); nil means a client with a 10-second timeout.
+	// HTTPClient makes the calls to IdPs (OIDC discovery, JWKS, token,
+	// userinfo; SAML metadata); nil means a client with a 10-second
+	// timeout.
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -77,6 +86,7 @@ type Flow struct {
 	now       func() time.Time
 	log       *slog.Logger
 	oidc      *relyingParty
+	saml      *serviceProvider
 	protocols map[string]protocol
 }
 
@@ -106,7 +116,19 @@ func New(ctx context.Context, cfg *config.Config, st Store, o Options) (*Flow, e
 		discovery: newDiscoveryCache(client, f.now, f.log),
 		now:       f.now,
 	}
-	f.protocols = map[string]protocol{config.ProtocolOIDC: f.oidc}
+	f.saml = &serviceProvider{
+		publicURL: cfg.Gateway.PublicURL,
+		idps:      newIdPCache(client, f.now, f.log),
+		now:       f.now,
+	}
+	f.protocols = map[string]protocol{config.ProtocolOIDC: f.oidc, config.ProtocolSAML: f.saml}
+	for _, org := range cfg.Orgs {
+		if s := org.SSO.SAML; org.SSO.Enabled && org.SSO.Protocol == config.ProtocolSAML &&
+			s != nil && s.SignOnURL != "" && s.IdPEntityID == "" {
+			f.log.Warn("saml: idp_entity_id is required with sign_on_url; logins will fail until it is set",
+				"org", org.Name, "file", org.File)
+		}
+	}
 	return f, nil
 }
 

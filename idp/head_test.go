@@ -31,4 +31,18 @@ func TestHEADTouchesNothing(t *testing.T) {
 			t.Errorf("GET consume after HEAD: %d, want 302 and a session", resp.StatusCode)
 		}
 	})
+	t.Run("saml", func(t *testing.T) {
+		t.Parallel()
+		s := newSAMLHarness(t, nil)
+		finish := s.acsToFinish(s.toACS(s.hub.URL + loginPath))
+		if resp := head(s.harness, finish); resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("HEAD finish: %d, want 405", resp.StatusCode)
+		}
+		if resp := s.get(finish); resp.StatusCode != http.StatusFound || s.session("u-alice") == nil {
+			t.Errorf("GET finish after HEAD: %d, want 302 and a session", resp.StatusCode)
+		}
+		if resp := head(s.harness, s.hub.URL+"/organizations/acme/saml/metadata"); resp.StatusCode != http.StatusOK {
+			t.Errorf("HEAD metadata: %d, want 200", resp.StatusCode)
+		}
+	})
 }

@@ -22,6 +22,9 @@ import (
 //	GET  /organizations/{org}/sso/login?return_to=URL  start a login
 //	GET  /organizations/{org}/sso/join?return_to=URL   start a login that may make the caller a member
 //	GET  /organizations/{org}/oidc/consume             OIDC redirect URI
+//	POST /organizations/{org}/saml/consume             SAML assertion consumer service (HTTP-POST)
+//	GET  /organizations/{org}/saml/finish?id=ID        where the ACS's 303 leads (docs/saml.md)
+//	GET  /organizations/{org}/saml/metadata            SAML SP metadata
 //	POST /organizations/{org}/sso/logout               end the caller's SSO session
 //
 // The GET endpoints that change state refuse HEAD with 405 (see refuseHEAD).
@@ -29,6 +32,9 @@ func (f *Flow) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /organizations/{org}/sso/login", refuseHEAD(f.handleStart(false)))
 	mux.HandleFunc("GET /organizations/{org}/sso/join", refuseHEAD(f.handleStart(true)))
 	mux.HandleFunc("GET /organizations/{org}/oidc/consume", refuseHEAD(f.handleOIDCConsume))
+	mux.HandleFunc("POST /organizations/{org}/saml/consume", f.handleSAMLConsume)
+	mux.HandleFunc("GET /organizations/{org}/saml/finish", refuseHEAD(f.handleSAMLFinish))
+	mux.HandleFunc("GET /organizations/{org}/saml/metadata", f.handleSAMLMetadata)
 	mux.HandleFunc("POST /organizations/{org}/sso/logout", f.handleLogout)
 }
 
