@@ -35,6 +35,12 @@ sso:
   protocol: oidc
   oidc: {issuer: "http://127.0.0.1:1", client_id: hub-acme, client_secret_env: SSOGATE_TEST_NO_SUCH_SECRET}
 `,
+		"orgs/globex.yaml": `name: globex
+sso:
+  enabled: true
+  protocol: saml
+  saml: {idp_metadata_url: "http://127.0.0.1:1/metadata"}
+`,
 	}
 	for name, content := range files {
 		p := filepath.Join(dir, name)
@@ -45,14 +51,15 @@ sso:
 	must(t, err)
 	st := memory.New()
 	must(t, st.PutMembership(context.Background(), store.Membership{Org: "acme", User: "u-alice"}))
+	must(t, st.PutMembership(context.Background(), store.Membership{Org: "globex", User: "u-alice"}))
 	mux := httpMux()
 	must(t, mountLoginFlow(context.Background(), mux, cfg, st, slog.New(slog.DiscardHandler)))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-	get := func(token string) (int, string) {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/organizations/acme/sso/login?return_to=/acme", nil)
+	do := func(method, path, token string) (int, string) {
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
 		if token != "" {
 			req.Header.Set("authorization", "Bearer "+token)
 		}
@@ -61,6 +68,9 @@ sso:
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, resp.Header.Get("location") + string(b)
+	}
+	get := func(token string) (int, string) {
+		return do(http.MethodGet, "/organizations/acme/sso/login?return_to=/acme", token)
 	}
 	if status, body := get(""); status != http.StatusFound || !strings.HasPrefix(body, "https://hub.example.test/login<") {
 		t.Errorf("anonymous: %d %s, want 302 to login_url", status, body)
@@ -72,6 +82,18 @@ sso:
 	t.Setenv("SSOGATE_TEST_NO_SUCH_SECRET", "s3cret")
 	if status, body := get(alice); status != http.StatusBadGateway || !strings.Contains(body, "idp_unavailable") {
 		t.Errorf("IdP down: %d %s, want 502 idp_unavailable", status, body)
+	}
+	// SAML: the SP metadata needs no IdP; a login with the metadata URL
+	// down is a 502 page; HEAD never starts a login.
+	if status, body := do(http.MethodGet, "/organizations/globex/saml/metadata", ""); status != http.StatusOK ||
+		!strings.Contains(body, `entityID="https://hub.example.test/organizations/globex/saml/metadata"`) {
+		t.Errorf("SAML metadata: %d %s", status, body)
+	}
+	if status, body := do(http.MethodGet, "/organizations/globex/sso/login", alice); status != http.StatusBadGateway || !strings.Contains(body, "idp_unavailable") {
+		t.Errorf("SAML IdP down: %d %s, want 502 idp_unavailable", status, body)
+	}
+	if status, _ := do(http.MethodHead, "/organizations/globex/sso/login", alice); status != http.StatusMethodNotAllowed {
+		t.Errorf("HEAD login: %d, want 405", status)
 	}
 }
 
