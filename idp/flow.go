@@ -37,6 +37,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ssogate/ssogate/config"
@@ -123,9 +124,16 @@ func New(ctx context.Context, cfg *config.Config, st Store, o Options) (*Flow, e
 	}
 	f.protocols = map[string]protocol{config.ProtocolOIDC: f.oidc, config.ProtocolSAML: f.saml}
 	for _, org := range cfg.Orgs {
-		if s := org.SSO.SAML; org.SSO.Enabled && org.SSO.Protocol == config.ProtocolSAML &&
-			s != nil && s.SignOnURL != "" && s.IdPEntityID == "" {
+		s := org.SSO.SAML
+		if !org.SSO.Enabled || org.SSO.Protocol != config.ProtocolSAML || s == nil {
+			continue
+		}
+		if s.SignOnURL != "" && s.IdPEntityID == "" {
 			f.log.Warn("saml: idp_entity_id is required with sign_on_url; logins will fail until it is set",
+				"org", org.Name, "file", org.File)
+		}
+		if strings.HasPrefix(s.IdPMetadataURL, "http://") {
+			f.log.Warn("saml: idp_metadata_url is plain http, so the IdP certificates it carries can be swapped in transit; use https",
 				"org", org.Name, "file", org.File)
 		}
 	}

@@ -144,6 +144,27 @@ func TestSAMLSignOnURLAndCertificateFile(t *testing.T) {
 	s.wantFailure(s.hub.URL+loginPath, http.StatusInternalServerError, codeMisconfigured)
 }
 
+// TestSAMLMetadataFile: the IdP's metadata saved to idp_metadata_file.
+func TestSAMLMetadataFile(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "idp-metadata.xml")
+	s := newSAMLHarness(t, func(s *samlHarness, o *config.Org) {
+		o.SSO.SAML.IdPMetadataURL, o.SSO.SAML.IdPMetadataFile = "", file
+	})
+	resp, err := http.Get(s.idpURL.String() + "/metadata")
+	must(t, err)
+	md, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	must(t, err)
+	must(t, os.WriteFile(file, md, 0o600))
+	if _, to := s.samlLogin(s.hub.URL + loginPath); to == nil || to.Path != "/acme" {
+		t.Fatalf("login: %v\n%s", to, s.logs)
+	}
+	must(t, s.store.DeleteSession(t.Context(), "acme", "u-alice"))
+	must(t, os.WriteFile(file, []byte("<not-metadata/>"), 0o600))
+	s.wantFailure(s.hub.URL+loginPath, http.StatusInternalServerError, codeMisconfigured)
+}
+
 // TestSAMLMetadataUnreachable: an IdP whose metadata cannot be fetched
 // fails logins with 502, and is retried.
 func TestSAMLMetadataUnreachable(t *testing.T) {
