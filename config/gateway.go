@@ -220,7 +220,14 @@ func parseOrigin(s string) (string, error) {
 	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(s, "#") {
 		return "", fmt.Errorf("%q must be an origin such as https://hub.example.test (no path, query or fragment)", s)
 	}
-	return strings.TrimSuffix(s, "/"), nil
+	// The origin in its canonical form (RFC 6454 section 4): scheme and host
+	// in lower case, no default port, so that comparisons with a browser's
+	// Origin header and "is this https" checks see one spelling.
+	host := strings.ToLower(u.Host)
+	if p := u.Port(); (u.Scheme == "https" && p == "443") || (u.Scheme == "http" && p == "80") {
+		host = strings.TrimSuffix(host, ":"+p)
+	}
+	return u.Scheme + "://" + host, nil
 }
 
 // checkHTTPURL checks that s is an absolute http or https URL with a host.

@@ -298,3 +298,21 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// --state would re-seed a persistent store at every start, undoing
+// revocations made since: serve refuses it and points to import.
+func TestServeStateOnlyForMemory(t *testing.T) {
+	g := newGateway(t)
+	b := mustRead(t, g.cfg)
+	b = []byte(strings.Replace(string(b), "store: {backend: memory}", "store: {backend: bolt, path: state.db}", 1))
+	if err := os.WriteFile(g.cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := serve(context.Background(), g.cfg, g.state, time.Second, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "ssogate import") {
+		t.Fatalf("serve --state on bolt: err = %v, want a refusal naming import", err)
+	}
+	if _, statErr := os.Stat(filepath.Join(g.dir, "state.db")); statErr == nil {
+		t.Error("the bolt file was created although serve refused to start")
+	}
+}

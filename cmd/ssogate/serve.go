@@ -58,6 +58,12 @@ func serve(ctx context.Context, cfgPath, statePath string, drain time.Duration, 
 	if err != nil {
 		return err
 	}
+	if statePath != "" && cfg.Gateway.Store.Backend != config.BackendMemory {
+		// Re-seeding a persistent store at every start would undo revocations
+		// and role changes made since; import validates and loads once.
+		return fmt.Errorf("--state seeds the memory store only; the %s store keeps its state: load a snapshot once with `ssogate import --config %s --state %s`",
+			cfg.Gateway.Store.Backend, cfgPath, statePath)
+	}
 	st, err := openStore(cfg.Gateway.Store, logger)
 	if err != nil {
 		return err

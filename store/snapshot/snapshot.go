@@ -84,6 +84,8 @@ func (s *Snapshot) validate(name string, doc *yaml.Node) []string {
 		}
 		if m.User == "" {
 			bad("memberships", i, "user", "required")
+		} else if msg := badUserID(m.User); msg != "" {
+			bad("memberships", i, "user", msg)
 		}
 		checkRole("memberships", i, "role", m.Role)
 		checkRole("memberships", i, "invite_role", m.InviteRole)
@@ -100,6 +102,8 @@ func (s *Snapshot) validate(name string, doc *yaml.Node) []string {
 		}
 		if v.User == "" {
 			bad("sessions", i, "user", "required")
+		} else if msg := badUserID(v.User); msg != "" {
+			bad("sessions", i, "user", msg)
 		}
 		if v.AuthenticatedAt.IsZero() {
 			bad("sessions", i, "authenticated_at", "required (RFC 3339 time)")
@@ -119,6 +123,18 @@ func (s *Snapshot) validate(name string, doc *yaml.Node) []string {
 		}
 	}
 	return out
+}
+
+// badUserID explains why id cannot be a platform user id, or returns "".
+// Ids with '/' or control characters could be stored but never addressed
+// through the admin API's /members/{user} and /sessions/{user} paths.
+func badUserID(id string) string {
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c == '/' || c < 0x20 || c == 0x7f {
+			return fmt.Sprintf("user id %q contains '/' or a control character", id)
+		}
+	}
+	return ""
 }
 
 // yamlProblem turns a yaml.v3 decode message ("line 2: field colour not

@@ -89,6 +89,7 @@ func TestProblemsAreFileLine(t *testing.T) {
 	for in, want := range map[string]string{
 		"memberships:\n  - {org: acme, user: u, colour: red}\n":                             `s.yaml:2: unknown key "colour"`,
 		"sessions:\n  - {org: acme, user: u, authenticated_at: \"1500-01-01T00:00:00Z\"}\n": "s.yaml:2: sessions[0].authenticated_at: year 1500 is out of range",
+		"memberships:\n  - {org: acme, user: u/slash}\n":                                    "s.yaml:2: memberships[0].user: user id \"u/slash\" contains '/'",
 	} {
 		_, err := Parse("s.yaml", []byte(in))
 		if err == nil || !strings.Contains(err.Error(), want) {
