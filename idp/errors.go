@@ -48,6 +48,7 @@ const (
 	codeAmbiguous       = "ambiguous_identity"
 	codeLoginRequired   = "platform_login_required"
 	codeNotMember       = "not_member"
+	codeTooManyLogins   = "too_many_logins"
 	codeStateMissing    = "state_missing"
 	codeLoginUnknown    = "login_unknown"
 	codeUserMismatch    = "login_user_mismatch"
@@ -87,6 +88,7 @@ var titles = map[string]string{
 	codeAmbiguous:       "Conflicting hub sessions",
 	codeLoginRequired:   "Please sign in to the hub first",
 	codeNotMember:       "You are not a member of this organization",
+	codeTooManyLogins:   "Too many sign-in attempts",
 	codeStateMissing:    "This sign-in link is incomplete",
 	codeLoginUnknown:    "This sign-in has expired or was already used",
 	codeUserMismatch:    "This sign-in was started by another account",

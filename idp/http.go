@@ -107,6 +107,12 @@ func (f *Flow) handleStart(join bool) http.HandlerFunc {
 			http.Redirect(w, r, f.cfg.Gateway.Identity.LoginURL, http.StatusFound)
 			return
 		}
+		if !f.starts.allow(org.Name, user.Sub) {
+			w.Header().Set("retry-after", "6")
+			f.fail(w, r, org, user.Sub, failf(http.StatusTooManyRequests, codeTooManyLogins,
+				"Too many sign-in attempts for %s. Wait a few seconds and try again.", org.Name))
+			return
+		}
 		secret := browserSecret(r, org.Name)
 		if secret == "" {
 			secret = randomToken()

@@ -166,7 +166,7 @@ func emailDomain(email string) string {
 	if i <= 0 || i == len(email)-1 {
 		return ""
 	}
-	return strings.ToLower(email[i+1:])
+	return store.Fold(email[i+1:])
 }
 
 // sameEmail compares two addresses: the local parts exactly, the domains
@@ -176,5 +176,7 @@ func sameEmail(a, b string) bool {
 	if i <= 0 || j <= 0 {
 		return false
 	}
-	return a[:i] == b[:j] && strings.EqualFold(a[i+1:], b[j+1:])
+	// ASCII case only: Unicode folding would let "x@\u212Aontoso.example"
+	// (Kelvin sign) stand for "x@kontoso.example".
+	return a[:i] == b[:j] && store.Fold(a[i+1:]) == store.Fold(b[j+1:])
 }
