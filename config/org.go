@@ -202,6 +202,9 @@ func readSAML(sso *object, dir string, inUse bool, publicURL, name string) *SAML
 		o.r.errorf(o.keyLine("certificate_file"), "%s is required with certificate_file", o.name("sign_on_url"))
 	case sources == 0 && inUse:
 		o.r.errorf(o.line, "%s needs idp_metadata_file, idp_metadata_url, or sign_on_url with certificate_file", o.path)
+	case s.SignOnURL != "" && s.IdPEntityID == "" && inUse:
+		// Without metadata, the issuer the assertions must carry is unknown.
+		o.r.errorf(o.keyLine("sign_on_url"), "%s is required with sign_on_url (the issuer the IdP's assertions carry)", o.name("idp_entity_id"))
 	}
 	return s
 }
