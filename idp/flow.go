@@ -27,6 +27,7 @@ package idp
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -94,6 +95,14 @@ type Flow struct {
 	saml      *serviceProvider
 	protocols map[string]protocol
 	starts    *startLimiter
+	tagKey    [32]byte // HMAC key of subjectTag, random per process
+}
+
+// subjectTag is HMAC-SHA256(tagKey, subject), 16 base64url characters.
+func (f *Flow) subjectTag(subject string) string {
+	m := hmac.New(sha256.New, f.tagKey[:])
+	m.Write([]byte(subject))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))[:16]
 }
 
 // New returns the login flow of cfg over st. It contacts no IdP.
@@ -129,6 +138,7 @@ func New(ctx context.Context, cfg *config.Config, st Store, o Options) (*Flow, e
 	}
 	f.protocols = map[string]protocol{config.ProtocolOIDC: f.oidc, config.ProtocolSAML: f.saml}
 	f.starts = newStartLimiter(f.now, o.StartBurst)
+	rand.Read(f.tagKey[:])
 	for _, org := range cfg.Orgs {
 		s := org.SSO.SAML
 		if !org.SSO.Enabled || org.SSO.Protocol != config.ProtocolSAML || s == nil {
@@ -293,8 +303,10 @@ func (f *Flow) complete(ctx context.Context, org *config.Org, p *store.PendingLo
 		slog.String("event", event), slog.String("org", org.Name), slog.String("user", user.Sub),
 		slog.String("protocol", p.Protocol), slog.String("email_domain", emailDomain(a.Email)),
 		// Which IdP account was used, without logging it (a SAML NameID is an
-		// email): the same account always gives the same value.
-		slog.String("idp_subject_sha256", hashToken(a.Subject)[:16]),
+		// email): a keyed hash, so that a list of likely addresses cannot be
+		// checked against the logs. The key is made at start, so values
+		// compare within one process's logs only.
+		slog.String("idp_subject_tag", f.subjectTag(a.Subject)),
 		slog.String("role", effective), slog.Any("resource_groups", m.ResourceGroups))
 	if p.ReturnTo != "" {
 		return p.ReturnTo, nil

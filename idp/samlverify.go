@@ -25,6 +25,22 @@ const (
 	maxXMLDepth = 64
 	// maxXMLTokens bounds the tokens (tags, text, comments) of a document.
 	maxXMLTokens = 50000
+	// maxXMLElements bounds the elements of a document. goxmldsig walks at
+	// most 1,000 elements when it looks for signatures, and gosaml2 walks
+	// the assertion twice, so a larger response would fail as a "bad
+	// signature"; refusing it here names the real problem (too many
+	// attribute values: about 450 groups).
+	maxXMLElements = 480
+	// maxXMLNamespaces bounds namespace declarations per element, and
+	// maxScopeNamespaces those in scope at any element: goxmldsig copies
+	// the in-scope namespace map at every element before any signature is
+	// checked, so thousands of declarations on the root cost seconds of CPU
+	// on the unauthenticated ACS. Real responses have fewer than 10 in scope
+	// (IdPs repeat xmlns:xs and xmlns:xsi on every AttributeValue, which is
+	// fine: those go out of scope again).
+	maxXMLNamespaces, maxScopeNamespaces = 16, 64
+	// maxXMLAttrs bounds the attributes of one element.
+	maxXMLAttrs = 32
 )
 
 // XML namespaces and values of SAML 2.0 Core and XML Signature.

@@ -21,7 +21,10 @@ import (
 // check gosaml2 also runs (mattermost/xml-roundtrip-validator: input
 // that encoding/xml would not read back the same way is refused).
 func parseSAMLXML(raw []byte) (*etree.Document, error) {
-	if err := scanXML(raw); err != nil {
+	if err := scanXML(raw); errors.Is(err, errTooManyElements) {
+		return nil, failf(http.StatusRequestEntityTooLarge, codeSAMLTooLarge,
+			"The SAML response has more than %d XML elements. Ask the identity provider to send fewer attribute values (for example, filter the groups it sends).", maxXMLElements)
+	} else if err != nil {
 		return nil, malformed("The SAML response is not well-formed XML.", err)
 	}
 	if err := rtvalidator.Validate(bytes.NewReader(raw)); err != nil {
@@ -34,6 +37,8 @@ func parseSAMLXML(raw []byte) (*etree.Document, error) {
 	return doc, nil
 }
 
+var errTooManyElements = errors.New("too many XML elements")
+
 // scanXML reads raw with a strict decoder before any tree is built. It
 // accepts UTF-8 XML with one root element, no DTD or other directive (so
 // no entity but the predefined five), no processing instruction but the
@@ -42,7 +47,8 @@ func parseSAMLXML(raw []byte) (*etree.Document, error) {
 func scanXML(raw []byte) error {
 	d := xml.NewDecoder(bytes.NewReader(raw))
 	d.Strict = true
-	depth, tokens, roots := 0, 0, 0
+	depth, tokens, roots, elements, inScope := 0, 0, 0, 0, 0
+	var declared []int // namespace declarations of each open element
 	for {
 		tok, err := d.Token()
 		if err == io.EOF {
@@ -64,6 +70,22 @@ func scanXML(raw []byte) error {
 			if depth++; depth > maxXMLDepth {
 				return fmt.Errorf("elements nested more than %d deep", maxXMLDepth)
 			}
+			if elements++; elements > maxXMLElements {
+				return errTooManyElements
+			}
+			if len(t.Attr) > maxXMLAttrs {
+				return fmt.Errorf("more than %d attributes on %s", maxXMLAttrs, t.Name.Local)
+			}
+			ns := 0
+			for _, a := range t.Attr {
+				if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+					ns++
+				}
+			}
+			declared = append(declared, ns)
+			if inScope += ns; ns > maxXMLNamespaces || inScope > maxScopeNamespaces {
+				return fmt.Errorf("more than %d namespace declarations on an element or %d in scope", maxXMLNamespaces, maxScopeNamespaces)
+			}
 			seen := make(map[xml.Name]bool, len(t.Attr))
 			for _, a := range t.Attr {
 				if seen[a.Name] {
@@ -73,6 +95,10 @@ func scanXML(raw []byte) error {
 			}
 		case xml.EndElement:
 			depth--
+			if n := len(declared); n > 0 {
+				inScope -= declared[n-1]
+				declared = declared[:n-1]
+			}
 		case xml.Directive:
 			return errors.New("DTDs and other directives are not allowed")
 		case xml.ProcInst:
@@ -115,9 +141,8 @@ func samlStatus(root *etree.Element) error {
 	if second != "" {
 		msg += "/" + lastSegment(second)
 	}
-	if m := childNS(status, nsProtocol, "StatusMessage"); m != nil && strings.TrimSpace(m.Text()) != "" {
-		msg += ": " + strings.TrimSpace(m.Text())
-	}
+	// The StatusMessage is not shown: the status is read before (and
+	// without) any signature check, so its text could be anyone's.
 	httpStatus := http.StatusBadGateway
 	switch lastSegment(second) {
 	case "AuthnFailed", "RequestDenied", "NoPassive", "NoAuthnContext", "UnknownPrincipal":
