@@ -122,7 +122,11 @@ func New(ctx context.Context, orgs map[string]Org, extra []Module) (*Engine, err
 		// A builtin error (1/0, a bad regex) in any module must deny, not
 		// leave a rule undefined: undefined deny rules would fail open.
 		rego.StrictBuiltinErrors(true),
-		rego.Store(inmem.NewFromObjectWithOpts(orgData(orgs), inmem.OptRoundTripOnWrite(false))),
+		// The org data is stored as AST values: a read then hands the
+		// evaluator the stored object instead of converting a Go map on
+		// every request.
+		rego.Store(inmem.NewFromObjectWithOpts(orgData(orgs),
+			inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))),
 	}
 	for _, m := range mods {
 		opts = append(opts, rego.Module(m.Name, m.Source))
@@ -160,6 +164,7 @@ func checkExtra(extra []Module) error {
 	return errors.Join(errs...)
 }
 
+// orgData is data.ssogate.orgs as authz.rego documents it.
 func orgData(orgs map[string]Org) map[string]any {
 	out := make(map[string]any, len(orgs))
 	for name, o := range orgs {
@@ -192,85 +197,4 @@ func compileErrors(err error) error {
 		out = append(out, ce)
 	}
 	return errors.Join(out...)
-}
-
-// Decide evaluates the decision for one policy input (see authz.rego for its
-// shape). It returns an error when evaluation fails or the result is
-// undefined, not unique, or not a decision object.
-func (e *Engine) Decide(ctx context.Context, input ast.Value) (Decision, error) {
-	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(input))
-	if err != nil {
-		return Decision{}, fmt.Errorf("evaluating %s: %w", Query, err)
-	}
-	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
-		return Decision{}, fmt.Errorf("evaluating %s: want exactly one result, got %d", Query, len(rs))
-	}
-	return parseDecision(rs[0].Expressions[0].Value)
-}
-
-func parseDecision(v any) (Decision, error) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return Decision{}, fmt.Errorf("decision is %T, want an object", v)
-	}
-	var d Decision
-	var err error
-	if d.Allow, err = field[bool](m, "allow", true); err != nil {
-		return d, err
-	}
-	if d.Reason, err = field[string](m, "reason", true); err != nil {
-		return d, err
-	}
-	if d.Identity, err = field[bool](m, "identity", false); err != nil {
-		return d, err
-	}
-	if d.Role, err = field[string](m, "role", false); err != nil {
-		return d, err
-	}
-	if d.Required, err = field[string](m, "required", false); err != nil {
-		return d, err
-	}
-	if d.Prompt, err = field[bool](m, "prompt", false); err != nil {
-		return d, err
-	}
-	if raw, ok := m["status"]; ok {
-		n, ok := raw.(json.Number)
-		if !ok {
-			return d, fmt.Errorf("decision.status is %T, want a number", raw)
-		}
-		s, err := n.Int64()
-		if err != nil || s < 200 || s > 599 {
-			return d, fmt.Errorf("decision.status %q is not an HTTP status", n)
-		}
-		d.Status = int(s)
-	}
-	if raw, ok := m["messages"]; ok {
-		list, ok := raw.([]any)
-		if !ok {
-			return d, fmt.Errorf("decision.messages is %T, want an array", raw)
-		}
-		for _, x := range list {
-			d.Messages = append(d.Messages, fmt.Sprint(x))
-		}
-	}
-	if !d.Allow && d.Status == 0 {
-		return d, errors.New("decision denies without a status")
-	}
-	return d, nil
-}
-
-func field[T any](m map[string]any, name string, required bool) (T, error) {
-	var zero T
-	raw, ok := m[name]
-	if !ok {
-		if required {
-			return zero, fmt.Errorf("decision.%s is missing", name)
-		}
-		return zero, nil
-	}
-	v, ok := raw.(T)
-	if !ok {
-		return zero, fmt.Errorf("decision.%s is %T, want %T", name, raw, zero)
-	}
-	return v, nil
 }

@@ -67,7 +67,7 @@ func TestEngineDecides(t *testing.T) {
 		"route":      map[string]any{"kind": "resource"},
 		"user":       "u-alice",
 		"membership": map[string]any{"role": "write"},
-		"session":    map[string]any{"authenticated_at_ns": now.Add(-time.Hour).UnixNano()},
+		"session":    map[string]any{"authenticated_at_ns": now.Add(-time.Hour).UnixNano(), "age_ns": time.Hour.Nanoseconds()},
 	}
 	v, err := ast.InterfaceToValue(in)
 	if err != nil {
@@ -80,7 +80,7 @@ func TestEngineDecides(t *testing.T) {
 	if !d.Allow || d.Role != "write" || !d.Identity || d.Reason != "sso_session_valid" {
 		t.Errorf("decision = %+v", d)
 	}
-	in["session"] = map[string]any{"authenticated_at_ns": now.Add(-200 * time.Hour).UnixNano()}
+	in["session"] = map[string]any{"authenticated_at_ns": now.Add(-200 * time.Hour).UnixNano(), "age_ns": (200 * time.Hour).Nanoseconds()}
 	v, _ = ast.InterfaceToValue(in)
 	d, err = e.Decide(ctx, v)
 	if err != nil {
@@ -154,12 +154,25 @@ func TestEvalErrorIsError(t *testing.T) {
 
 func TestUndefinedDecisionIsError(t *testing.T) {
 	// A module that makes the decision a non-object must be refused at eval.
-	_, err := parseDecision("allow")
+	_, err := parseDecision(ast.String("allow"))
 	if err == nil {
 		t.Fatal("a string decision was accepted")
 	}
-	if _, err := parseDecision(map[string]any{"allow": false, "reason": "x"}); err == nil {
-		t.Fatal("a deny without status was accepted")
+	for name, d := range map[string]string{
+		"deny without status": `{"allow": false, "reason": "x"}`,
+		"status not a number": `{"allow": false, "reason": "x", "status": "403"}`,
+		"status not HTTP":     `{"allow": false, "reason": "x", "status": 42}`,
+		"allow not a boolean": `{"allow": "yes", "reason": "x"}`,
+		"no reason":           `{"allow": true}`,
+		"messages not a list": `{"allow": false, "reason": "x", "status": 403, "messages": "m"}`,
+	} {
+		if _, err := parseDecision(ast.MustParseTerm(d).Value); err == nil {
+			t.Errorf("%s: %s was accepted", name, d)
+		}
+	}
+	d, err := parseDecision(ast.MustParseTerm(`{"allow": false, "reason": "policy_denied", "status": 403, "messages": ["a", 1]}`).Value)
+	if err != nil || d.Status != 403 || len(d.Messages) != 2 || d.Messages[0] != "a" || d.Messages[1] != "1" {
+		t.Errorf("decision %+v, %v", d, err)
 	}
 }
 

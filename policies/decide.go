@@ -1,0 +1,207 @@
+package policies
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
+)
+
+// Per-evaluation options that take work off every Decide:
+//   - noCancel: rego otherwise starts a goroutine per evaluation to watch
+//     ctx; Decide checks ctx itself and an evaluation takes microseconds.
+//   - noMetrics: rego otherwise allocates a metrics registry per evaluation
+//     that nothing reads.
+//   - rawResult: rego otherwise converts the decision object from AST to
+//     map[string]any, which parseDecision would then read back.
+var (
+	noCancel  = topdown.NewCancel() // never cancelled
+	noMetrics = metrics.NoOp()
+	rawResult = rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil })
+)
+
+// Decide evaluates the decision for one policy input (see authz.rego for its
+// shape). It returns an error when ctx is done, when evaluation fails or
+// when the result is undefined, not unique, or not a decision object.
+//
+// The evaluation runs on one of a few long-lived goroutines (see workers),
+// not on the caller's.
+func (e *Engine) Decide(ctx context.Context, input ast.Value) (Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return Decision{}, fmt.Errorf("evaluating %s: %w", Query, err)
+	}
+	startWorkers.Do(func() {
+		for range evalWorkers() {
+			go work()
+		}
+	})
+	j := jobs.Get().(*job)
+	j.e, j.ctx, j.input = e, ctx, input
+	select {
+	case queue <- j:
+	case <-ctx.Done():
+		j.e, j.ctx, j.input = nil, nil, nil
+		jobs.Put(j)
+		return Decision{}, fmt.Errorf("evaluating %s: %w", Query, ctx.Err())
+	}
+	<-j.done
+	d, err := j.d, j.err
+	*j = job{done: j.done}
+	jobs.Put(j)
+	return d, err
+}
+
+// Policy evaluation recurses deeply, and grpc-go serves each Check on a new
+// goroutine whose stack starts small: growing it by doubling while the
+// evaluation is deep copies every frame at each step (runtime.copystack was
+// a quarter of the server's CPU time). Evaluations therefore run on a few
+// long-lived workers whose stacks stay grown. They are CPU-bound, so a
+// bounded number of them loses no throughput; callers queue for a worker.
+var (
+	startWorkers sync.Once
+	queue        = make(chan *job)
+	jobs         = sync.Pool{New: func() any { return &job{done: make(chan struct{}, 1)} }}
+)
+
+// evalWorkers is the number of evaluation workers: a few per CPU, so that
+// a worker descheduled mid-evaluation does not leave a CPU idle.
+func evalWorkers() int { return 4 * runtime.GOMAXPROCS(0) }
+
+// job is one Decide handed to a worker.
+type job struct {
+	e     *Engine
+	ctx   context.Context
+	input ast.Value
+	d     Decision
+	err   error
+	done  chan struct{}
+}
+
+func work() {
+	for j := range queue {
+		j.d, j.err = j.e.evaluate(j.ctx, j.input)
+		j.done <- struct{}{}
+	}
+}
+
+func (e *Engine) evaluate(ctx context.Context, input ast.Value) (Decision, error) {
+	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(input),
+		rego.EvalExternalCancel(noCancel), rego.EvalMetrics(noMetrics), rawResult)
+	if err != nil {
+		return Decision{}, fmt.Errorf("evaluating %s: %w", Query, err)
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return Decision{}, fmt.Errorf("evaluating %s: want exactly one result, got %d", Query, len(rs))
+	}
+	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
+	if !ok {
+		return Decision{}, fmt.Errorf("evaluating %s: result is %T, want an AST term", Query, rs[0].Expressions[0].Value)
+	}
+	return parseDecision(t.Value)
+}
+
+// Decision keys.
+var (
+	keyAllow    = ast.StringTerm("allow")
+	keyStatus   = ast.StringTerm("status")
+	keyReason   = ast.StringTerm("reason")
+	keyIdentity = ast.StringTerm("identity")
+	keyRole     = ast.StringTerm("role")
+	keyRequired = ast.StringTerm("required")
+	keyPrompt   = ast.StringTerm("prompt")
+	keyMessages = ast.StringTerm("messages")
+)
+
+// parseDecision reads a decision object (see Decision) from the policy's
+// result.
+func parseDecision(v ast.Value) (Decision, error) {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return Decision{}, fmt.Errorf("decision is %s, want an object", ast.ValueName(v))
+	}
+	var d Decision
+	var err error
+	if d.Allow, err = boolField(obj, keyAllow, true); err != nil {
+		return d, err
+	}
+	if d.Reason, err = stringField(obj, keyReason, true); err != nil {
+		return d, err
+	}
+	if d.Identity, err = boolField(obj, keyIdentity, false); err != nil {
+		return d, err
+	}
+	if d.Role, err = stringField(obj, keyRole, false); err != nil {
+		return d, err
+	}
+	if d.Required, err = stringField(obj, keyRequired, false); err != nil {
+		return d, err
+	}
+	if d.Prompt, err = boolField(obj, keyPrompt, false); err != nil {
+		return d, err
+	}
+	if t := obj.Get(keyStatus); t != nil {
+		n, ok := t.Value.(ast.Number)
+		if !ok {
+			return d, fmt.Errorf("decision.status is %s, want a number", ast.ValueName(t.Value))
+		}
+		s, ok := n.Int()
+		if !ok || s < 200 || s > 599 {
+			return d, fmt.Errorf("decision.status %s is not an HTTP status", n)
+		}
+		d.Status = s
+	}
+	if t := obj.Get(keyMessages); t != nil {
+		list, ok := t.Value.(*ast.Array)
+		if !ok {
+			return d, fmt.Errorf("decision.messages is %s, want an array", ast.ValueName(t.Value))
+		}
+		for i := range list.Len() {
+			x := list.Elem(i).Value
+			if s, ok := x.(ast.String); ok {
+				d.Messages = append(d.Messages, string(s))
+			} else {
+				d.Messages = append(d.Messages, x.String())
+			}
+		}
+	}
+	if !d.Allow && d.Status == 0 {
+		return d, errors.New("decision denies without a status")
+	}
+	return d, nil
+}
+
+func boolField(obj ast.Object, key *ast.Term, required bool) (bool, error) {
+	t := obj.Get(key)
+	if t == nil {
+		if required {
+			return false, fmt.Errorf("decision.%s is missing", key.Value.(ast.String))
+		}
+		return false, nil
+	}
+	b, ok := t.Value.(ast.Boolean)
+	if !ok {
+		return false, fmt.Errorf("decision.%s is %s, want a boolean", key.Value.(ast.String), ast.ValueName(t.Value))
+	}
+	return bool(b), nil
+}
+
+func stringField(obj ast.Object, key *ast.Term, required bool) (string, error) {
+	t := obj.Get(key)
+	if t == nil {
+		if required {
+			return "", fmt.Errorf("decision.%s is missing", key.Value.(ast.String))
+		}
+		return "", nil
+	}
+	s, ok := t.Value.(ast.String)
+	if !ok {
+		return "", fmt.Errorf("decision.%s is %s, want a string", key.Value.(ast.String), ast.ValueName(t.Value))
+	}
+	return string(s), nil
+}
