@@ -13,15 +13,24 @@
 #   org         string  canonical org name; absent when not an org namespace
 #   user        string  platform user id (sub); absent when anonymous
 #   membership  object  {role: string ("" = org default), resource_groups: {group: role}}; absent for non-members
-#   session     object  {authenticated_at_ns: number}; absent when the member has none
-#   resource    object  {visibility, resource_group, created_by}; absent when not in the catalog
+#   session     object  {authenticated_at_ns: number, age_ns: number (now_ns - authenticated_at_ns)};
+#                       absent when the member has none
+#   resource    object  {visibility, resource_group ("" = none), created_by}; absent when not in the catalog
 #
 # data.ssogate.orgs[name] (loaded from the org files at start):
 #   {sso_enabled, mode: enforced|optional, default_role, session_timeout_ns,
-#    external_collaborators: {user_id: true}}
+#    external_collaborators: {user_id: true},
+#    role_of: {membership role: org role}, the membership's role field
+#             mapped to the org role it stands for ("" is default_role)}
 #
 # Extra modules (policy_dir) tighten the policy by adding messages to the set
 # data.ssogate.custom.deny: any message turns an allow into 403 policy_denied.
+#
+# Performance: this policy runs on every request through the mesh, and
+# evaluation costs grow with every rule that is entered, every built-in call
+# and every negation (docs/performance.md). decision therefore starts with a
+# fast path for the commonest request, written as one flat body; the rest of
+# the file is the policy in full.
 package ssogate.authz
 
 rank := {"no_access": 0, "read": 1, "contributor": 2, "write": 3, "admin": 4}
@@ -31,36 +40,92 @@ role_names := ["no_access", "read", "contributor", "write", "admin"]
 org := data.ssogate.orgs[input.org]
 
 # The decision. One object; reason is a stable code for logs and metrics.
+#
+# The first two bodies are fast paths for the commonest requests, each one
+# flat body with no rules to enter:
+#   - a member whose SSO session is valid (not an external collaborator)
+#     GETs a resource in no resource group, with an org role that may read
+#     and gets no creator bonus (read, write or admin, given or by default);
+#   - a request for no org namespace at all (user namespaces, docs, static
+#     assets: most of the traffic through a mesh).
+# Both step aside when an extra module defines custom denials. They only
+# save work: whenever one applies, full_decision gives the same object
+# (TestFastPathAgreesWithFullDecision checks it on thousands of random
+# inputs). Everything else, and every input that lacks a field a fast path
+# reads, falls through to full_decision.
 decision := {
+	"allow": true,
+	"reason": "sso_session_valid",
+	"identity": true,
+	"role": role,
+	"prompt": false,
+} if {
+	o := data.ssogate.orgs[input.org]
+	o.sso_enabled == true
+	input.route.kind == "resource"
+	input.route.settings == false
+	input.method == "GET"
+	input.resource.resource_group == ""
+	input.session.age_ns < o.session_timeout_ns
+	not o.external_collaborators[input.user]
+	role := o.role_of[input.membership.role]
+	{"read": true, "write": true, "admin": true}[role]
+	not data.ssogate.custom.deny
+} else := {"allow": true, "reason": "not_org_namespace", "identity": false} if {
+	# The second fast path: most requests through the mesh are for no org
+	# at all (user namespaces, docs, static assets).
+	not input.org
+	not data.ssogate.custom.deny
+} else := full_decision
+
+# The policy in full: base, tightened by custom denials.
+full_decision := base if {
+	not custom_denied
+} else := {
 	"allow": false,
 	"status": 403,
 	"reason": "policy_denied",
-	"messages": sort([m | some m in custom_denials]),
+	"messages": sort([m | some m in data.ssogate.custom.deny]),
 } if {
 	base.allow
-	count(custom_denials) > 0
 } else := base
 
-custom_denials contains m if some m in data.ssogate.custom.deny
+custom_denied if some _ in data.ssogate.custom.deny
 
-# Outcome 1: not an org namespace, SSO switched off, or ssogate's own login flow.
-base := {"allow": true, "reason": "not_org_namespace", "identity": false} if {
-	not org
-} else := {"allow": true, "reason": "sso_disabled", "identity": false} if {
-	not org.sso_enabled
-} else := {"allow": true, "reason": "login_flow", "identity": false} if {
-	input.route.kind == "login_flow"
+# Outcomes 1 to 4, most specific first: SSO applies (an org with SSO
+# enabled, outside ssogate's own login flow) to a member, then to anyone
+# else; otherwise the request passes.
+base := member_base if {
+	org.sso_enabled
+	not input.route.kind == "login_flow"
+	input.membership
 } else := outsider if {
 	# Outcome 3: anonymous users and non-members.
-	not input.membership
+	org.sso_enabled
+	not input.route.kind == "login_flow"
+} else := {"allow": true, "reason": "login_flow", "identity": false} if {
+	# Outcome 1: ssogate's own login flow.
+	org.sso_enabled
+} else := {"allow": true, "reason": "sso_disabled", "identity": false} if {
+	org
+} else := {"allow": true, "reason": "not_org_namespace", "identity": false}
+
+# Outcome 4: a member goes on to outcome 5 as an external collaborator, with
+# a valid SSO session, or (prompted) in optional mode; otherwise it is
+# denied. external_collaborator comes first: its reason wins.
+member_base := member("external_collaborator", false) if {
+	external_collaborator
+} else := member("sso_session_valid", false) if {
+	session_valid
 } else := {"allow": false, "status": sso_status, "reason": session_reason} if {
-	# Outcome 4: members without a valid SSO session.
-	session_required
-} else := member
+	org.mode != "optional"
+} else := member("sso_optional_prompt", true) if {
+	org.mode == "optional"
+} else := member("sso_session_valid", false)
 
 outsider := {"allow": true, "reason": "public_read", "identity": false} if {
 	public_content
-	rank[required] <= rank.read
+	required == "read"
 } else := {"allow": false, "status": 404, "reason": "not_found"}
 
 # Public content: org-level routes other than settings, and public resources.
@@ -76,21 +141,9 @@ public_content if {
 
 external_collaborator if org.external_collaborators[input.user]
 
-session_valid if input.now_ns < input.session.authenticated_at_ns + org.session_timeout_ns
-
-session_required if {
-	not external_collaborator
-	not session_valid
-	org.mode != "optional"
-}
-
-prompt if {
-	not external_collaborator
-	not session_valid
-	org.mode == "optional"
-}
-
-default prompt := false
+# age_ns is now_ns - authenticated_at_ns, computed by the caller: adding
+# nanosecond timestamps in Rego takes big-number arithmetic.
+session_valid if input.session.age_ns < org.session_timeout_ns
 
 # Browsers are redirected to the org login; API, git and LFS clients get 401.
 sso_status := 302 if {
@@ -114,8 +167,17 @@ required := "admin" if {
 	input.route.discussions
 } else := "write"
 
-# Outcome 5: roles.
-member := {"allow": false, "status": 404, "reason": "not_found"} if {
+# Outcome 5: roles. A member allowed by its role, else hidden (404) from a
+# private resource it has no access to, else 403.
+member(reason, prompt) := {
+	"allow": true,
+	"reason": reason,
+	"identity": true,
+	"role": role_names[effective_rank],
+	"prompt": prompt,
+} if {
+	effective_rank >= rank[required]
+} else := {"allow": false, "status": 404, "reason": "not_found"} if {
 	input.route.kind == "resource"
 	not public_content
 	effective_rank == 0
@@ -125,52 +187,45 @@ member := {"allow": false, "status": 404, "reason": "not_found"} if {
 	"reason": "insufficient_role",
 	"required": required,
 	"role": role_names[effective_rank],
-} if {
-	effective_rank < rank[required]
-} else := {
-	"allow": true,
-	"reason": allow_reason,
-	"identity": true,
-	"role": role_names[effective_rank],
-	"prompt": prompt,
 }
 
-allow_reason := "external_collaborator" if {
-	external_collaborator
-} else := "sso_optional_prompt" if {
-	prompt
-} else := "sso_session_valid"
+# The member's effective role on the target (spec section 5, "Roles"): 0
+# when a resource group hides it, at least read on public content, else the
+# creator-adjusted role.
+effective_rank := 0 if {
+	hidden_by_group
+} else := r if {
+	public_content
+	r := max({creator_rank, 1})
+} else := creator_rank
 
+# The org role: the membership's, or the org's default_role when it has none.
 org_rank := rank[input.membership.role] if {
 	input.membership.role != ""
 } else := rank[org.default_role]
 
-group_rank := rank[input.membership.resource_groups[input.resource.resource_group]] if {
+# The org role, raised by the member's role in the resource's group.
+raised_rank := g if {
+	input.resource.resource_group != ""
+	g := rank[input.membership.resource_groups[input.resource.resource_group]]
 	input.route.kind == "resource"
-} else := 0
+	g > org_rank
+} else := org_rank
 
 # A private resource in a resource group is visible only to that group's
 # members and to org admins.
 hidden_by_group if {
-	input.route.kind == "resource"
-	not public_content
 	group := input.resource.resource_group
 	group != ""
+	input.route.kind == "resource"
 	not input.membership.resource_groups[group]
 	org_rank < rank.admin
+	not public_content
 }
-
-raised_rank := max({org_rank, group_rank})
 
 # A contributor has write on the resources it created.
 creator_rank := rank.write if {
-	input.route.kind == "resource"
 	input.resource.created_by == input.user
+	input.route.kind == "resource"
 	raised_rank == rank.contributor
 } else := raised_rank
-
-effective_rank := 0 if {
-	hidden_by_group
-} else := max({creator_rank, rank.read}) if {
-	public_content
-} else := creator_rank

@@ -11,6 +11,7 @@ orgs := {
 		"default_role": "read",
 		"session_timeout_ns": 604800000000000,
 		"external_collaborators": {"u-bob": true},
+		"role_of": role_of("read"),
 	},
 	"globex": {
 		"sso_enabled": true,
@@ -18,6 +19,7 @@ orgs := {
 		"default_role": "read",
 		"session_timeout_ns": 43200000000000,
 		"external_collaborators": {},
+		"role_of": role_of("read"),
 	},
 	"initech": {
 		"sso_enabled": false,
@@ -25,14 +27,24 @@ orgs := {
 		"default_role": "read",
 		"session_timeout_ns": 604800000000000,
 		"external_collaborators": {},
+		"role_of": role_of("read"),
 	},
+}
+
+# role_of as policies.New writes it for an org with this default_role.
+role_of(default_role) := {
+	"": default_role, "no_access": "no_access", "read": "read",
+	"contributor": "contributor", "write": "write", "admin": "admin",
 }
 
 now := 1780401600000000000 # 2026-06-02T12:00:00Z
 
-fresh := {"authenticated_at_ns": now - 3600000000000}
+# A session authenticated age nanoseconds before now, as extauthz sends it.
+session(age) := {"authenticated_at_ns": now - age, "age_ns": age}
 
-stale := {"authenticated_at_ns": now - 700000000000000}
+fresh := session(3600000000000)
+
+stale := session(700000000000000)
 
 resource_req(method, extra) := object.union(
 	{"now_ns": now, "method": method, "org": "acme", "route": {"kind": "resource"}},
@@ -133,10 +145,10 @@ test_member_git_401_even_for_browsers if {
 }
 
 test_session_timeout_boundary if {
-	at_limit := {"authenticated_at_ns": now - 604800000000000}
+	at_limit := session(604800000000000)
 	d := decide(resource_req("GET", {"user": "u-a", "membership": {"role": "read"}, "session": at_limit}))
 	d.status == 401
-	just_inside := {"authenticated_at_ns": (now - 604800000000000) + 1}
+	just_inside := session(604800000000000 - 1)
 	d2 := decide(resource_req("GET", {"user": "u-a", "membership": {"role": "read"}, "session": just_inside, "resource": {"visibility": "private"}}))
 	d2.allow
 }
@@ -238,4 +250,89 @@ test_custom_deny_does_not_loosen_denials if {
 		with data.ssogate.orgs as orgs
 		with data.ssogate.custom.deny as {"x"}
 	d.status == 404
+}
+
+# The fast path at the top of decision: a complete input as extauthz builds
+# it, for a member with a valid session reading an ordinary resource.
+full_req(extra) := object.union(
+	{
+		"now_ns": now, "method": "GET", "browser": false, "org": "acme",
+		"route": {"kind": "resource", "api": false, "git": false, "settings": false, "discussions": false, "git_read": false},
+		"user": "u-alice",
+		"membership": {"role": "write", "resource_groups": {}},
+		"session": fresh,
+		"resource": {"visibility": "private", "resource_group": "", "created_by": ""},
+	},
+	extra,
+)
+
+# fast reports whether decision came from the fast path: full_decision is
+# replaced by a marker that only the fall-through can return.
+fast(req) if {
+	d := authz.decision with input as req with data.ssogate.orgs as orgs with authz.full_decision as "fell through"
+	d != "fell through"
+}
+
+agrees(req) if {
+	d := decide(req)
+	d == authz.full_decision with input as req with data.ssogate.orgs as orgs
+}
+
+test_fast_path_allows_member_with_session if {
+	req := full_req({})
+	fast(req)
+	agrees(req)
+	d := decide(req)
+	d.allow
+	d.role == "write"
+	d.reason == "sso_session_valid"
+	not d.prompt
+}
+
+test_fast_path_default_role if {
+	req := full_req({"membership": {"role": "", "resource_groups": {}}})
+	fast(req)
+	agrees(req)
+	decide(req).role == "read"
+}
+
+test_fast_path_public_resource if {
+	req := full_req({"resource": {"visibility": "public", "resource_group": "", "created_by": ""}})
+	fast(req)
+	agrees(req)
+}
+
+# Everything the fast path does not cover falls through to the full policy.
+test_fast_path_falls_through if {
+	not fast(full_req({"method": "HEAD"}))
+	not fast(full_req({"session": stale}))
+	not fast(object.remove(full_req({}), ["session"]))
+	not fast(full_req({"user": "u-bob"})) # external collaborator
+	not fast(full_req({"membership": {"role": "contributor", "resource_groups": {}}}))
+	not fast(full_req({"membership": {"role": "no_access", "resource_groups": {}}}))
+	not fast(full_req({"resource": {"visibility": "private", "resource_group": "vision", "created_by": ""}}))
+	not fast(full_req({"route": {"kind": "resource", "api": false, "git": false, "settings": true, "discussions": false, "git_read": false}}))
+	not fast(full_req({"org": "globex", "session": session(50000000000000)})) # optional mode, expired
+	not fast(object.remove(full_req({}), ["membership"]))
+	not fast(object.remove(full_req({}), ["resource"])) # not in the catalog
+}
+
+test_fast_path_steps_aside_for_custom_denials if {
+	req := full_req({})
+	d := authz.decision with input as req with data.ssogate.orgs as orgs with data.ssogate.custom.deny as {"read-only week"}
+	d.status == 403
+	d.reason == "policy_denied"
+	e := authz.decision with input as req with data.ssogate.orgs as orgs with data.ssogate.custom.deny as set()
+	e.allow
+}
+
+test_fast_path_not_an_org if {
+	req := {"now_ns": now, "method": "DELETE", "browser": true, "route": {"kind": "none", "api": false, "git": false, "settings": false, "discussions": false, "git_read": false}}
+	fast(req)
+	agrees(req)
+	decide(req).reason == "not_org_namespace"
+	# An org name without an org file is no org either, the long way round.
+	other := object.union(req, {"org": "nope"})
+	not fast(other)
+	decide(other).reason == "not_org_namespace"
 }

@@ -22,7 +22,7 @@ func benchInputs(now time.Time) map[string]map[string]any {
 			"now_ns": now.UnixNano(), "method": "GET", "browser": false, "org": "acme", "route": route("resource"),
 			"user":       "u-alice",
 			"membership": map[string]any{"role": "write", "resource_groups": map[string]any{"vision": "read"}},
-			"session":    map[string]any{"authenticated_at_ns": now.Add(-time.Hour).UnixNano()},
+			"session":    map[string]any{"authenticated_at_ns": now.Add(-time.Hour).UnixNano(), "age_ns": time.Hour.Nanoseconds()},
 			"resource":   map[string]any{"visibility": "private", "resource_group": "", "created_by": ""},
 		},
 		"public-read": {
@@ -39,7 +39,7 @@ func benchInputs(now time.Time) map[string]map[string]any {
 			"now_ns": now.UnixNano(), "method": "GET", "browser": false, "org": "acme", "route": api,
 			"user":       "u-dave",
 			"membership": map[string]any{"role": "admin", "resource_groups": map[string]any{}},
-			"session":    map[string]any{"authenticated_at_ns": now.Add(-300 * time.Hour).UnixNano()},
+			"session":    map[string]any{"authenticated_at_ns": now.Add(-300 * time.Hour).UnixNano(), "age_ns": (300 * time.Hour).Nanoseconds()},
 			"resource":   map[string]any{"visibility": "private", "resource_group": "", "created_by": ""},
 		},
 		"not-org": {
@@ -92,4 +92,31 @@ func processCPU() time.Duration {
 // garbage collector's work on other threads.
 func reportCPU(b *testing.B, start time.Duration) {
 	b.ReportMetric(float64(processCPU()-start)/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkEvaluate is BenchmarkDecide without the hand-off to an
+// evaluation worker: the policy evaluation alone.
+func BenchmarkEvaluate(b *testing.B) {
+	ctx := context.Background()
+	e, err := New(ctx, testOrgs(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	for _, name := range []string{"session-allow", "public-read", "redirect", "api-401", "not-org"} {
+		v, err := ast.InterfaceToValue(benchInputs(now)[name])
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			cpu := processCPU()
+			for b.Loop() {
+				if _, err := e.evaluate(ctx, v); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportCPU(b, cpu)
+		})
+	}
 }

@@ -172,16 +172,26 @@ func orgData(orgs map[string]Org) map[string]any {
 		for _, u := range o.ExternalCollaborators {
 			ext[u] = true
 		}
+		// role_of maps a membership's role field to the org role it stands
+		// for: "" is the org's default_role (spec section 5, "Roles"). The
+		// policy's fast path reads it with one lookup.
+		roleOf := map[string]any{"": o.DefaultRole}
+		for _, r := range roleNames {
+			roleOf[r] = r
+		}
 		out[name] = map[string]any{
 			"sso_enabled":            o.SSOEnabled,
 			"mode":                   o.Mode,
 			"default_role":           o.DefaultRole,
 			"session_timeout_ns":     json.Number(fmt.Sprint(o.SessionTimeout.Nanoseconds())),
 			"external_collaborators": ext,
+			"role_of":                roleOf,
 		}
 	}
 	return map[string]any{"ssogate": map[string]any{"orgs": out}}
 }
+
+var roleNames = []string{"no_access", "read", "contributor", "write", "admin"}
 
 func compileErrors(err error) error {
 	var errs ast.Errors
