@@ -73,7 +73,7 @@ func TestScheduleFollowsWeights(t *testing.T) {
 // load run against the reference server answers every request.
 func TestGenAndLoad(t *testing.T) {
 	dir := t.TempDir()
-	c := genConfig{Orgs: 3, Sessions: 20, Members: 30, Resources: 40, Pool: 8, TokenTTL: Duration(time.Hour), Seed: 1,
+	c := genConfig{Orgs: 3, Sessions: 20, Members: 30, Resources: 40, Pool: 8, TokenTTL: Duration(time.Hour), Seed: 1, Roles: []string{"read", ""},
 		GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
 	if err := generate(dir, c, time.Now()); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,7 +55,8 @@ type genConfig struct {
 	Members   int       `json:"members"`
 	Sessions  int       `json:"sessions"`
 	Resources int       `json:"resources"`
-	Pool      int       `json:"pool"` // distinct requests (and platform tokens) per mix
+	Pool      int       `json:"pool"`  // distinct requests (and platform tokens) per mix
+	Roles     []string  `json:"roles"` // membership j has role Roles[j % len]; "" is the org default
 	TokenTTL  Duration  `json:"token_ttl"`
 	Seed      uint64    `json:"seed"`
 	Generated time.Time `json:"generated"`
@@ -87,6 +89,7 @@ func genCmd(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.Sessions, "sessions", 1000, "SSO sessions; session i belongs to membership i (to a former member when i >= members)")
 	fs.IntVar(&c.Resources, "resources", 1000, "catalog entries, spread over the orgs: even ones public, odd ones private")
 	fs.IntVar(&c.Pool, "pool", 1000, "distinct requests per mix (each member request with its own platform token)")
+	roles := fs.String("roles", "read,write,contributor,", "membership roles, assigned in turn; an empty item is the org's default_role (read)")
 	ttl := fs.Duration("token-ttl", 24*time.Hour, "lifetime of the platform tokens in the request files")
 	fs.Uint64Var(&c.Seed, "seed", 1, "random seed for the request pools")
 	fs.StringVar(&c.GRPC, "grpc", "127.0.0.1:19191", "ssogate gRPC listen address written to the gateway file")
@@ -102,6 +105,13 @@ func genCmd(args []string, stdout, stderr io.Writer) int {
 		c.Members = c.Sessions + c.Pool
 	}
 	c.TokenTTL = Duration(*ttl)
+	c.Roles = strings.Split(*roles, ",")
+	for _, r := range c.Roles {
+		if r != "" && !slices.Contains([]string{"no_access", "read", "contributor", "write", "admin"}, r) {
+			fmt.Fprintf(stderr, "ssogate-bench gen: --roles: unknown role %q\n", r)
+			return 2
+		}
+	}
 	if c.Orgs < 1 || c.Sessions < 0 || c.Resources < 0 || c.Pool < 1 || c.Members < 1 {
 		fmt.Fprintln(stderr, "ssogate-bench gen: --orgs, --members and --pool must be positive, --sessions and --resources not negative")
 		return 2
@@ -119,9 +129,13 @@ func genCmd(args []string, stdout, stderr io.Writer) int {
 func orgName(i int) string  { return fmt.Sprintf("org-%05d", i) }
 func userName(i int) string { return fmt.Sprintf("u%07d", i) }
 
-// memberRole cycles through the roles a member can hold; "" is the org's
-// default_role (read).
-func memberRole(j int) string { return [...]string{"read", "write", "contributor", ""}[j%4] }
+// memberRole is membership j's role; "" is the org's default_role (read).
+func (c genConfig) memberRole(j int) string {
+	if len(c.Roles) == 0 {
+		return ""
+	}
+	return c.Roles[j%len(c.Roles)]
+}
 
 // generate writes the benchmark folder: ssogate.yaml (memory backend),
 // ssogate-bolt.yaml, ssogate-redis.yaml, platform-jwks.json, bench-key.pem,
@@ -225,14 +239,14 @@ func writeOrg(dir, name string) error {
 	return os.WriteFile(filepath.Join(dir, "orgs", name+".yaml"), []byte(fmt.Sprintf(orgTemplate, name)), 0o644)
 }
 
-// Catalog layout: resource r belongs to org r % orgs and is named
-// model-<r>; even ones are public, odd ones private, and one in ten
-// private ones is in resource group "vision".
-func resourceOrg(r, orgs int) int    { return r % orgs }
-func resourceName(r int) string      { return fmt.Sprintf("model-%07d", r) }
-func resourcePublic(r int) bool      { return r%2 == 0 }
-func resourceGrouped(r int) bool     { return r%2 == 1 && r%10 == 3 }
-func sessionAge(i int) time.Duration { return time.Hour + time.Duration(i%50)*time.Minute }
+// Catalog layout: resource r belongs to org r % orgs, as that org's k-th
+// model (k = r / orgs), named model-<r>; even k are public, odd k private,
+// and k = 3 (mod 10) private models are in resource group "vision".
+func resourceOrg(r, orgs int) int      { return r % orgs }
+func resourceName(r int) string        { return fmt.Sprintf("model-%07d", r) }
+func resourcePublic(r, orgs int) bool  { return (r/orgs)%2 == 0 }
+func resourceGrouped(r, orgs int) bool { return (r/orgs)%10 == 3 }
+func sessionAge(i int) time.Duration   { return time.Hour + time.Duration(i%50)*time.Minute }
 
 // writeState writes the snapshot of spec section 4 with plain formatting:
 // encoding a million sessions through a YAML encoder takes minutes.
@@ -247,7 +261,7 @@ func writeState(path string, c genConfig, now time.Time) error {
 	w.WriteString("memberships:\n")
 	for j := 0; j < c.Members; j++ {
 		fmt.Fprintf(w, "  - {org: %s, user: %s", orgName(j%c.Orgs), userName(j))
-		if r := memberRole(j); r != "" {
+		if r := c.memberRole(j); r != "" {
 			fmt.Fprintf(w, ", role: %s", r)
 		}
 		if j%10 == 7 {
@@ -264,11 +278,11 @@ func writeState(path string, c genConfig, now time.Time) error {
 	w.WriteString("resources:\n")
 	for r := 0; r < c.Resources; r++ {
 		vis := "private"
-		if resourcePublic(r) {
+		if resourcePublic(r, c.Orgs) {
 			vis = "public"
 		}
 		fmt.Fprintf(w, "  - {type: model, id: %s/%s, visibility: %s", orgName(resourceOrg(r, c.Orgs)), resourceName(r), vis)
-		if resourceGrouped(r) {
+		if resourceGrouped(r, c.Orgs) {
 			w.WriteString(", resource_group: vision")
 		}
 		fmt.Fprintf(w, ", created_by: %s}\n", userName(r%max(c.Members, 1)))
@@ -385,7 +399,7 @@ func writeRequests(dir string, c genConfig, key *ecdsa.PrivateKey, now time.Time
 // catalog when there is one, otherwise a name the catalog does not list
 // (unlisted resources are private too).
 func privateModel(c genConfig, o int, rnd *mrand.Rand) string {
-	if r, ok := pickResource(c, o, rnd, func(r int) bool { return !resourcePublic(r) && !resourceGrouped(r) }); ok {
+	if r, ok := pickResource(c, o, rnd, func(r int) bool { return !resourcePublic(r, c.Orgs) && !resourceGrouped(r, c.Orgs) }); ok {
 		return resourceName(r)
 	}
 	return fmt.Sprintf("unlisted-%d", rnd.IntN(1000))
@@ -394,7 +408,7 @@ func privateModel(c genConfig, o int, rnd *mrand.Rand) string {
 // publicModel names a public model of org o, or "" → an org page when
 // the catalog has none (org pages are public content too).
 func publicModel(c genConfig, o int, rnd *mrand.Rand) string {
-	if r, ok := pickResource(c, o, rnd, resourcePublic); ok {
+	if r, ok := pickResource(c, o, rnd, func(r int) bool { return resourcePublic(r, c.Orgs) }); ok {
 		return resourceName(r)
 	}
 	return ""
