@@ -44,8 +44,8 @@ org := data.ssogate.orgs[input.org]
 # The first two bodies are fast paths for the commonest requests, each one
 # flat body with no rules to enter:
 #   - a member whose SSO session is valid (not an external collaborator)
-#     GETs a resource in no resource group, with an org role that may read
-#     and gets no creator bonus (read, write or admin, given or by default);
+#     GETs a resource in no resource group that it did not create, with an
+#     org role (given, or the org's default) other than no_access;
 #   - a request for no org namespace at all (user namespaces, docs, static
 #     assets: most of the traffic through a mesh).
 # Both step aside when an extra module defines custom denials. They only
@@ -68,8 +68,9 @@ decision := {
 	input.resource.resource_group == ""
 	input.session.age_ns < o.session_timeout_ns
 	not o.external_collaborators[input.user]
+	input.resource.created_by != input.user
 	role := o.role_of[input.membership.role]
-	{"read": true, "write": true, "admin": true}[role]
+	role != "no_access"
 	not data.ssogate.custom.deny
 } else := {"allow": true, "reason": "not_org_namespace", "identity": false} if {
 	# The second fast path: most requests through the mesh are for no org

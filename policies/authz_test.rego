@@ -296,6 +296,13 @@ test_fast_path_default_role if {
 	decide(req).role == "read"
 }
 
+test_fast_path_contributor_reads_others_resource if {
+	req := full_req({"membership": {"role": "contributor", "resource_groups": {}}, "resource": {"visibility": "private", "resource_group": "", "created_by": "u-erin"}})
+	fast(req)
+	agrees(req)
+	decide(req).role == "contributor"
+}
+
 test_fast_path_public_resource if {
 	req := full_req({"resource": {"visibility": "public", "resource_group": "", "created_by": ""}})
 	fast(req)
@@ -308,7 +315,7 @@ test_fast_path_falls_through if {
 	not fast(full_req({"session": stale}))
 	not fast(object.remove(full_req({}), ["session"]))
 	not fast(full_req({"user": "u-bob"})) # external collaborator
-	not fast(full_req({"membership": {"role": "contributor", "resource_groups": {}}}))
+	not fast(full_req({"membership": {"role": "contributor", "resource_groups": {}}, "resource": {"visibility": "private", "resource_group": "", "created_by": "u-alice"}}))
 	not fast(full_req({"membership": {"role": "no_access", "resource_groups": {}}}))
 	not fast(full_req({"resource": {"visibility": "private", "resource_group": "vision", "created_by": ""}}))
 	not fast(full_req({"route": {"kind": "resource", "api": false, "git": false, "settings": true, "discussions": false, "git_read": false}}))

@@ -92,9 +92,9 @@ func nearFastPath(r *rand.Rand, now int64) map[string]any {
 		"now_ns": now, "method": "GET", "browser": false, "org": "acme",
 		"route":      map[string]any{"kind": "resource", "api": false, "git": false, "settings": false, "discussions": false, "git_read": false},
 		"user":       "u-a",
-		"membership": map[string]any{"role": pick(r, "", "read", "write", "admin"), "resource_groups": map[string]any{}},
+		"membership": map[string]any{"role": pick(r, "", "read", "contributor", "write", "admin"), "resource_groups": map[string]any{}},
 		"session":    map[string]any{"authenticated_at_ns": now - int64(time.Hour), "age_ns": int64(time.Hour)},
-		"resource":   map[string]any{"visibility": "private", "resource_group": "", "created_by": ""},
+		"resource":   map[string]any{"visibility": pick(r, "private", "public"), "resource_group": "", "created_by": pick(r, "", "u-e")},
 	}
 	other := randomInput(r, now, r.IntN(2) == 0)
 	keys := []string{"method", "browser", "route", "org", "user", "membership", "session", "resource"}
