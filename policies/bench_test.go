@@ -108,11 +108,12 @@ func BenchmarkEvaluate(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		c := newEvalCaches()
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			cpu := processCPU()
 			for b.Loop() {
-				if _, err := e.evaluate(ctx, v); err != nil {
+				if _, err := e.evaluate(ctx, v, c); err != nil {
 					b.Fatal(err)
 				}
 			}

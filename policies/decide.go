@@ -84,15 +84,29 @@ type job struct {
 }
 
 func work() {
+	c := newEvalCaches()
 	for j := range queue {
-		j.d, j.err = j.e.evaluate(j.ctx, j.input)
+		j.d, j.err = j.e.evaluate(j.ctx, j.input, c)
 		j.done <- struct{}{}
 	}
 }
 
-func (e *Engine) evaluate(ctx context.Context, input ast.Value) (Decision, error) {
+// evalCaches are the caches one evaluation needs, reused by a worker.
+type evalCaches struct {
+	virtual *virtualCache
+	base    *baseCache
+}
+
+func newEvalCaches() *evalCaches {
+	return &evalCaches{virtual: newVirtualCache(), base: &baseCache{}}
+}
+
+func (e *Engine) evaluate(ctx context.Context, input ast.Value, c *evalCaches) (Decision, error) {
+	c.virtual.reset()
+	c.base.reset()
 	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(input),
-		rego.EvalExternalCancel(noCancel), rego.EvalMetrics(noMetrics), rawResult)
+		rego.EvalExternalCancel(noCancel), rego.EvalMetrics(noMetrics), rawResult,
+		rego.EvalVirtualCache(c.virtual), rego.EvalBaseCache(c.base))
 	if err != nil {
 		return Decision{}, fmt.Errorf("evaluating %s: %w", Query, err)
 	}

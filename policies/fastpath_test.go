@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
@@ -44,9 +45,20 @@ func TestFastPathAgreesWithFullDecision(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The engine's evaluation, with caches reused from one input to the
+		// next, must agree too.
+		var mods []Module
+		if extra != "" {
+			mods = []Module{{Name: "custom.rego", Source: extra}}
+		}
+		eng, err := New(ctx, orgs, mods)
+		if err != nil {
+			t.Fatal(err)
+		}
+		caches := newEvalCaches()
 		r := rand.New(rand.NewPCG(6, uint64(len(extra))))
 		now := time.Date(2026, 6, 2, 12, 0, 0, 0, time.UTC).UnixNano()
-		fast := 0
+		fast, members := 0, 0
 		const n = 3000
 		for i := range n {
 			var in map[string]any
@@ -75,9 +87,17 @@ func TestFastPathAgreesWithFullDecision(t *testing.T) {
 			}
 			if b["f"] != "fell through" {
 				fast++
+				if m, ok := b["f"].(map[string]any); ok && m["reason"] == "sso_session_valid" {
+					members++
+				}
+			}
+			want, wantErr := parseDecision(ast.MustInterfaceToValue(b["d"]))
+			got, err := eng.evaluate(ctx, v, caches)
+			if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
+				t.Fatalf("input %v: engine decided %+v (%v), want %+v (%v)", in, got, err, want, wantErr)
 			}
 		}
-		t.Logf("custom module %v: fast path decided %d of %d", extra != "", fast, n)
+		t.Logf("custom module %v: the fast paths decided %d of %d inputs (members %d)", extra != "", fast, n, members)
 		// With a custom module the fast path steps aside altogether.
 		if extra == "" && fast < n/10 || extra != "" && fast != 0 {
 			t.Errorf("custom module %v: the fast path decided %d of %d inputs", extra != "", fast, n)
