@@ -57,8 +57,16 @@ func nsTerm(ns int64) *ast.Term {
 // Terms that recur in every input are built once and shared: OPA does not
 // modify its input, and building an object hashes every key and value.
 var (
-	routeTerms  = buildRouteTerms()
-	noGroups    = ast.NewTerm(ast.NewObject())
+	routeTerms = buildRouteTerms()
+	noGroups   = ast.NewTerm(ast.NewObject())
+	// Memberships without resource groups, by role.
+	plainMemberships = func() map[string]*ast.Term {
+		m := map[string]*ast.Term{}
+		for _, r := range []string{"", "no_access", "read", "contributor", "write", "admin"} {
+			m[r] = ast.NewTerm(ast.NewObject(ast.Item(kRole, ast.StringTerm(r)), ast.Item(kGroups, noGroups)))
+		}
+		return m
+	}()
 	commonTerms = func() map[string]*ast.Term {
 		m := map[string]*ast.Term{}
 		for _, s := range []string{
@@ -121,6 +129,26 @@ func routeTerm(rt route.Route) *ast.Term {
 	return ast.NewTerm(ast.NewObject(ast.Item(kKind, ast.StringTerm(rt.Kind.String()))))
 }
 
+func membershipTerm(m *store.Membership) *ast.Term {
+	if len(m.ResourceGroups) == 0 {
+		if t, ok := plainMemberships[m.Role]; ok {
+			return t
+		}
+	}
+	groups := noGroups
+	if len(m.ResourceGroups) > 0 {
+		g := make([][2]*ast.Term, 0, len(m.ResourceGroups))
+		for name, r := range m.ResourceGroups {
+			g = append(g, ast.Item(ast.StringTerm(name), stringTerm(r)))
+		}
+		groups = ast.NewTerm(ast.NewObject(g...))
+	}
+	return ast.NewTerm(ast.NewObject(
+		ast.Item(kRole, stringTerm(m.Role)),
+		ast.Item(kGroups, groups),
+	))
+}
+
 func (in *policyInput) value() ast.Value {
 	rt := in.route
 	var buf [9][2]*ast.Term
@@ -137,18 +165,7 @@ func (in *policyInput) value() ast.Value {
 		items = append(items, ast.Item(kUser, ast.StringTerm(in.user)))
 	}
 	if m := in.membership; m != nil {
-		groups := noGroups
-		if len(m.ResourceGroups) > 0 {
-			g := make([][2]*ast.Term, 0, len(m.ResourceGroups))
-			for name, r := range m.ResourceGroups {
-				g = append(g, ast.Item(ast.StringTerm(name), stringTerm(r)))
-			}
-			groups = ast.NewTerm(ast.NewObject(g...))
-		}
-		items = append(items, ast.Item(kMembership, ast.NewTerm(ast.NewObject(
-			ast.Item(kRole, stringTerm(m.Role)),
-			ast.Item(kGroups, groups),
-		))))
+		items = append(items, ast.Item(kMembership, membershipTerm(m)))
 	}
 	if s := in.session; s != nil {
 		// age_ns saves the policy big-number arithmetic on timestamps.

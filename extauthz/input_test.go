@@ -57,3 +57,19 @@ func TestPolicyInputValue(t *testing.T) {
 		t.Errorf("anonymous input\n %v\nwant\n %v", got, want)
 	}
 }
+
+func TestMembershipTerm(t *testing.T) {
+	for _, m := range []store.Membership{
+		{Role: "write"}, {Role: ""}, {Role: "bogus"},
+		{Role: "read", ResourceGroups: map[string]string{"vision": "admin"}},
+	} {
+		groups := map[string]any{}
+		for k, v := range m.ResourceGroups {
+			groups[k] = v
+		}
+		want := ast.MustInterfaceToValue(map[string]any{"role": m.Role, "resource_groups": groups})
+		if got := membershipTerm(&m).Value; got.Compare(want) != 0 {
+			t.Errorf("membership %+v: %v, want %v", m, got, want)
+		}
+	}
+}

@@ -41,16 +41,41 @@ func header(k, v string) *corev3.HeaderValueOption {
 	}
 }
 
+// okAlloc holds every message of an allow with up to maxSetHeaders headers,
+// so that building one allocates once instead of once per message.
+type okAlloc struct {
+	resp   authv3.CheckResponse
+	oneof  authv3.CheckResponse_OkResponse
+	ok     authv3.OkHttpResponse
+	status rpcstatus.Status
+	opts   [maxSetHeaders]corev3.HeaderValueOption
+	values [maxSetHeaders]corev3.HeaderValue
+	ptrs   [maxSetHeaders]*corev3.HeaderValueOption
+}
+
+// maxSetHeaders is the most identity headers an allow sets (user, org,
+// role, prompt).
+const maxSetHeaders = 4
+
 // okResponse allows the request. set holds the headers to add (name, value
-// pairs); every client-sent x-sso-* header not in set is removed, since
-// Envoy removes headers_to_remove after it sets headers (ext_authz.cc).
+// pairs, at most maxSetHeaders of them); every client-sent x-sso-* header
+// not in set is removed, since Envoy removes headers_to_remove after it
+// sets headers (ext_authz.cc).
 func okResponse(h requestHeaders, set ...string) *authv3.CheckResponse {
-	ok := &authv3.OkHttpResponse{}
-	if len(set) > 0 {
-		ok.Headers = make([]*corev3.HeaderValueOption, 0, len(set)/2)
-		for i := 0; i+1 < len(set); i += 2 {
-			ok.Headers = append(ok.Headers, header(set[i], set[i+1]))
+	a := &okAlloc{}
+	ok := &a.ok
+	n := 0
+	for i := 0; i+1 < len(set) && n < maxSetHeaders; i += 2 {
+		a.values[n] = corev3.HeaderValue{Key: set[i], Value: set[i+1]}
+		a.opts[n] = corev3.HeaderValueOption{
+			Header:       &a.values[n],
+			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 		}
+		a.ptrs[n] = &a.opts[n]
+		n++
+	}
+	if n > 0 {
+		ok.Headers = a.ptrs[:n:n]
 	}
 	h.each(func(name string) {
 		if !strings.HasPrefix(name, ssoPrefix) {
@@ -68,10 +93,11 @@ func okResponse(h requestHeaders, set ...string) *authv3.CheckResponse {
 		}
 		ok.HeadersToRemove = append(ok.HeadersToRemove, name)
 	})
-	return &authv3.CheckResponse{
-		Status:       &rpcstatus.Status{Code: int32(code.Code_OK)},
-		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
-	}
+	a.status.Code = int32(code.Code_OK)
+	a.oneof.OkResponse = ok
+	a.resp.Status = &a.status
+	a.resp.HttpResponse = &a.oneof
+	return &a.resp
 }
 
 // deny builds a denial with the HTTP status, a JSON body and extra headers
