@@ -83,13 +83,27 @@ type job struct {
 	done  chan struct{}
 }
 
+// work runs evaluations until the process exits. Its frame holds
+// workerFloor bytes of padding below every evaluation: the garbage
+// collector shrinks the stack of a goroutine that uses less than a quarter
+// of it, and an idle worker would otherwise lose the stack it grew at every
+// collection, and copy it again on its next evaluation.
+//
+//go:noinline
 func work() {
+	var floor [workerFloor]byte
+	stackSink = floor[int(stackSink)%len(floor)]
 	c := newEvalCaches()
 	for j := range queue {
 		j.d, j.err = j.e.evaluate(j.ctx, j.input, c)
 		j.done <- struct{}{}
 	}
 }
+
+// workerFloor is the stack a worker keeps in use while idle.
+const workerFloor = 64 << 10
+
+var stackSink byte
 
 // evalCaches are the caches one evaluation needs, reused by a worker.
 type evalCaches struct {
