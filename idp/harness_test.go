@@ -24,6 +24,7 @@ import (
 	"github.com/ssogate/ssogate/config"
 	"github.com/ssogate/ssogate/extauthz"
 	"github.com/ssogate/ssogate/internal/oidcop"
+	"github.com/ssogate/ssogate/internal/syncbuf"
 	"github.com/ssogate/ssogate/internal/testkeys"
 	"github.com/ssogate/ssogate/role"
 	"github.com/ssogate/ssogate/store"
@@ -344,20 +345,5 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects logs or process output written concurrently.
+type syncBuffer = syncbuf.Buffer

@@ -153,13 +153,8 @@ func (f *Flow) handleOIDCConsume(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, org, "", authorizationError(idpErr, q.Get("error_description")))
 		return
 	}
-	user, err := f.platformUser(r)
-	if err == nil && user == nil {
-		err = failf(http.StatusUnauthorized, codeLoginRequired,
-			"Sign in to the hub, then start the single sign-on of %s again.", org.Name)
-	}
-	if err != nil {
-		f.fail(w, r, org, "", err)
+	user, ok := f.requireUser(w, r, org)
+	if !ok {
 		return
 	}
 	target, err := f.consumeOIDC(ctx, org, user, state, secret, q.Get("code"), q.Get("iss"))
@@ -280,3 +275,19 @@ func (f *Flow) fail(w http.ResponseWriter, r *http.Request, org *config.Org, use
 }
 
 func noStore(w http.ResponseWriter) { w.Header().Set("cache-control", "no-store") }
+
+// requireUser returns the platform user of a request that finishes a
+// login, or answers 401 login_required (or the identity error) and
+// returns false.
+func (f *Flow) requireUser(w http.ResponseWriter, r *http.Request, org *config.Org) (*identity.User, bool) {
+	user, err := f.platformUser(r)
+	if err == nil && user == nil {
+		err = failf(http.StatusUnauthorized, codeLoginRequired,
+			"Sign in to the hub, then start the single sign-on of %s again.", org.Name)
+	}
+	if err != nil {
+		f.fail(w, r, org, "", err)
+		return nil, false
+	}
+	return user, true
+}

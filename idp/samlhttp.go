@@ -160,13 +160,8 @@ func (f *Flow) handleSAMLFinish(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, nil, "", err)
 		return
 	}
-	user, err := f.platformUser(r)
-	if err == nil && user == nil {
-		err = failf(http.StatusUnauthorized, codeLoginRequired,
-			"Sign in to the hub, then start the single sign-on of %s again.", org.Name)
-	}
-	if err != nil {
-		f.fail(w, r, org, "", err)
+	user, ok := f.requireUser(w, r, org)
+	if !ok {
 		return
 	}
 	target, err := f.finishSAML(r.Context(), org, user, r.URL.Query().Get("id"), browserSecret(r, org.Name))

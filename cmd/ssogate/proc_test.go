@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/ssogate/ssogate/internal/syncbuf"
 	"github.com/ssogate/ssogate/internal/testkeys"
 )
 
@@ -88,23 +89,8 @@ admin_token_env: SSOGATE_TEST_ADMIN_TOKEN
 	return cfgPath, grpcAddr, httpAddr
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects logs or process output written concurrently.
+type syncBuffer = syncbuf.Buffer
 
 // proc is a running `ssogate serve`.
 type proc struct {
