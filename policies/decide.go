@@ -9,21 +9,15 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
-	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
-// Per-evaluation options that take work off every Decide:
-//   - noCancel: rego otherwise starts a goroutine per evaluation to watch
-//     ctx; Decide checks ctx itself and an evaluation takes microseconds.
-//   - noMetrics: rego otherwise allocates a metrics registry per evaluation
-//     that nothing reads.
-//   - rawResult: rego otherwise converts the decision object from AST to
-//     map[string]any, which parseDecision would then read back.
+// noCancel stands in for rego's per-evaluation goroutine that watches ctx:
+// Decide checks ctx itself, and an evaluation takes microseconds. noMetrics
+// stands in for a metrics registry per evaluation that nothing reads.
 var (
 	noCancel  = topdown.NewCancel() // never cancelled
 	noMetrics = metrics.NoOp()
-	rawResult = rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil })
 )
 
 // Decide evaluates the decision for one policy input (see authz.rego for its
@@ -118,20 +112,33 @@ func newEvalCaches() *evalCaches {
 func (e *Engine) evaluate(ctx context.Context, input ast.Value, c *evalCaches) (Decision, error) {
 	c.virtual.reset()
 	c.base.reset()
-	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(input),
-		rego.EvalExternalCancel(noCancel), rego.EvalMetrics(noMetrics), rawResult,
-		rego.EvalVirtualCache(c.virtual), rego.EvalBaseCache(c.base))
+	q := topdown.NewQuery(e.body).
+		WithQueryCompiler(e.qc).
+		WithCompiler(e.compiler).
+		WithStore(e.store).
+		WithTransaction(e.txn).
+		WithInput(ast.NewTerm(input)).
+		// A builtin error (1/0, a bad regex) in any module must deny, not
+		// leave a rule undefined: undefined deny rules would fail open.
+		WithStrictBuiltinErrors(true).
+		WithCancel(noCancel).
+		WithMetrics(noMetrics).
+		WithVirtualCache(c.virtual).
+		WithBaseCache(c.base)
+	var result *ast.Term
+	n := 0
+	err := q.Iter(ctx, func(qr topdown.QueryResult) error {
+		n++
+		result = qr[e.result]
+		return nil
+	})
 	if err != nil {
 		return Decision{}, fmt.Errorf("evaluating %s: %w", Query, err)
 	}
-	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
-		return Decision{}, fmt.Errorf("evaluating %s: want exactly one result, got %d", Query, len(rs))
+	if n != 1 || result == nil {
+		return Decision{}, fmt.Errorf("evaluating %s: want exactly one result, got %d", Query, n)
 	}
-	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
-	if !ok {
-		return Decision{}, fmt.Errorf("evaluating %s: result is %T, want an AST term", Query, rs[0].Expressions[0].Value)
-	}
-	return parseDecision(t.Value)
+	return parseDecision(result.Value)
 }
 
 // Decision keys.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 )
 
@@ -106,7 +107,12 @@ func (e CompileError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e
 
 // Engine evaluates the prepared policy. It is safe for concurrent use.
 type Engine struct {
-	query rego.PreparedEvalQuery
+	compiler *ast.Compiler
+	qc       ast.QueryCompiler
+	body     ast.Body // the compiled decision query
+	result   ast.Var  // the query's variable that holds the decision
+	store    storage.Store
+	txn      storage.Transaction // read-only, shared by all evaluations
 }
 
 // New compiles the default policy plus extra modules against the org data
@@ -117,25 +123,44 @@ func New(ctx context.Context, orgs map[string]Org, extra []Module) (*Engine, err
 		return nil, err
 	}
 	mods := append(DefaultModules(), extra...)
+	// The org data is stored as AST values: a read then hands the evaluator
+	// the stored object instead of converting a Go map on every request.
+	store := inmem.NewFromObjectWithOpts(orgData(orgs),
+		inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))
+	// rego compiles and checks the modules (with the settings rego.New
+	// gives its own compiler) into compiler; Decide then runs the compiled
+	// query on topdown directly, which saves rego's per-evaluation set-up.
+	compiler := ast.NewCompiler().WithUseTypeCheckAnnotations(true)
 	opts := []func(*rego.Rego){
 		rego.Query(Query),
-		// A builtin error (1/0, a bad regex) in any module must deny, not
-		// leave a rule undefined: undefined deny rules would fail open.
+		rego.Compiler(compiler),
 		rego.StrictBuiltinErrors(true),
-		// The org data is stored as AST values: a read then hands the
-		// evaluator the stored object instead of converting a Go map on
-		// every request.
-		rego.Store(inmem.NewFromObjectWithOpts(orgData(orgs),
-			inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))),
+		rego.Store(store),
 	}
 	for _, m := range mods {
 		opts = append(opts, rego.Module(m.Name, m.Source))
 	}
-	pq, err := rego.New(opts...).PrepareForEval(ctx)
-	if err != nil {
+	if _, err := rego.New(opts...).PrepareForEval(ctx); err != nil {
 		return nil, compileErrors(err)
 	}
-	return &Engine{query: pq}, nil
+	e := &Engine{compiler: compiler, store: store, result: ast.Var("decision")}
+	e.qc = compiler.QueryCompiler().WithContext(ast.NewQueryContext()).WithStrict(false)
+	body, err := e.qc.Compile(ast.MustParseBody(string(e.result) + " = " + Query))
+	if err != nil {
+		return nil, fmt.Errorf("compiling the decision query: %w", err)
+	}
+	e.body = body
+	for rewritten, original := range e.qc.RewrittenVars() {
+		if original == e.result {
+			e.result = rewritten
+		}
+	}
+	// Nothing writes to the store: one read transaction serves every
+	// evaluation (inmem reads are safe for concurrent use).
+	if e.txn, err = store.NewTransaction(ctx); err != nil {
+		return nil, fmt.Errorf("opening the policy data: %w", err)
+	}
+	return e, nil
 }
 
 // checkExtra refuses extra modules that would redefine the default policy
