@@ -41,14 +41,15 @@ org := data.ssogate.orgs[input.org]
 
 # The decision. One object; reason is a stable code for logs and metrics.
 #
-# The first two bodies are fast paths for the commonest requests, each one
-# flat body with no rules to enter:
+# The first three bodies are fast paths for the commonest requests, each
+# one flat body with no rules to enter:
 #   - a member whose SSO session is valid (not an external collaborator)
 #     GETs a resource in no resource group that it did not create, with an
 #     org role (given, or the org's default) other than no_access;
+#   - anyone but a member GETs a public resource;
 #   - a request for no org namespace at all (user namespaces, docs, static
 #     assets: most of the traffic through a mesh).
-# Both step aside when an extra module defines custom denials. They only
+# They step aside when an extra module defines custom denials. They only
 # save work: whenever one applies, full_decision gives the same object
 # (TestFastPathAgreesWithFullDecision checks it on thousands of random
 # inputs). Everything else, and every input that lacks a field a fast path
@@ -72,8 +73,18 @@ decision := d if {
 		"admin": {"allow": true, "reason": "sso_session_valid", "identity": true, "role": "admin", "prompt": false},
 	}[o.role_of[input.membership.role]]
 	not data.ssogate.custom.deny
+} else := {"allow": true, "reason": "public_read", "identity": false} if {
+	# The second fast path: anyone but a member GETs a public resource.
+	o := data.ssogate.orgs[input.org]
+	o.sso_enabled == true
+	not input.membership
+	input.route.kind == "resource"
+	input.route.settings == false
+	input.method == "GET"
+	input.resource.visibility == "public"
+	not data.ssogate.custom.deny
 } else := {"allow": true, "reason": "not_org_namespace", "identity": false} if {
-	# The second fast path: most requests through the mesh are for no org
+	# The third fast path: most requests through the mesh are for no org
 	# at all (user namespaces, docs, static assets).
 	not input.org
 	not data.ssogate.custom.deny

@@ -343,3 +343,15 @@ test_fast_path_not_an_org if {
 	not fast(other)
 	decide(other).reason == "not_org_namespace"
 }
+
+test_fast_path_public_read if {
+	anon := object.remove(full_req({"resource": {"visibility": "public", "resource_group": "", "created_by": "u-x"}}), ["user", "membership", "session"])
+	fast(anon)
+	agrees(anon)
+	decide(anon).reason == "public_read"
+	outsider := object.remove(object.union(anon, {"user": "u-zed"}), ["membership"])
+	fast(outsider)
+	not fast(object.union(anon, {"method": "POST"}))
+	not fast(object.union(anon, {"resource": {"visibility": "private", "resource_group": "", "created_by": ""}}))
+	not fast(object.union(anon, {"org": "initech"})) # SSO disabled
+}

@@ -116,6 +116,14 @@ func nearFastPath(r *rand.Rand, now int64) map[string]any {
 		"session":    map[string]any{"authenticated_at_ns": now - int64(time.Hour), "age_ns": int64(time.Hour)},
 		"resource":   map[string]any{"visibility": pick(r, "private", "public"), "resource_group": "", "created_by": pick(r, "", "u-e")},
 	}
+	if r.IntN(3) == 0 { // an outsider reading a public resource
+		delete(in, "membership")
+		in["resource"] = map[string]any{"visibility": "public", "resource_group": "", "created_by": ""}
+		if r.IntN(2) == 0 {
+			delete(in, "user")
+			delete(in, "session")
+		}
+	}
 	other := randomInput(r, now, r.IntN(2) == 0)
 	keys := []string{"method", "browser", "route", "org", "user", "membership", "session", "resource"}
 	for range r.IntN(3) {
