@@ -179,6 +179,11 @@ func (c *baseCache) reset() {
 	c.entries = c.entries[:0]
 }
 
+// seed caches value at ref, which the cache keeps and must not change.
+func (c *baseCache) seed(ref ast.Ref, value ast.Value) {
+	c.entries = append(c.entries, cacheEntry[ast.Value]{ref: ref, value: value})
+}
+
 // Get implements topdown.BaseCache: the value at ref inside the cached
 // document whose ref is the shortest prefix of ref, or nil.
 func (c *baseCache) Get(ref ast.Ref) ast.Value {

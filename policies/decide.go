@@ -112,6 +112,9 @@ func newEvalCaches() *evalCaches {
 func (e *Engine) evaluate(ctx context.Context, input ast.Value, c *evalCaches) (Decision, error) {
 	c.virtual.reset()
 	c.base.reset()
+	// Every evaluation reads an org: it finds the org data in the cache
+	// instead of walking the store for it.
+	c.base.seed(orgsRef, e.orgs)
 	q := topdown.NewQuery(e.body).
 		WithQueryCompiler(e.qc).
 		WithCompiler(e.compiler).

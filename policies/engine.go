@@ -113,7 +113,11 @@ type Engine struct {
 	result   ast.Var  // the query's variable that holds the decision
 	store    storage.Store
 	txn      storage.Transaction // read-only, shared by all evaluations
+	orgs     ast.Value           // data.ssogate.orgs, read once
 }
+
+// orgsRef is the ref of the org data.
+var orgsRef = ast.MustParseRef("data.ssogate.orgs")
 
 // New compiles the default policy plus extra modules against the org data
 // and prepares the decision query. Compile errors are returned as a joined
@@ -159,6 +163,14 @@ func New(ctx context.Context, orgs map[string]Org, extra []Module) (*Engine, err
 	// evaluation (inmem reads are safe for concurrent use).
 	if e.txn, err = store.NewTransaction(ctx); err != nil {
 		return nil, fmt.Errorf("opening the policy data: %w", err)
+	}
+	orgsData, err := store.Read(ctx, e.txn, storage.MustParsePath("/ssogate/orgs"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the org data: %w", err)
+	}
+	var ok bool
+	if e.orgs, ok = orgsData.(ast.Value); !ok {
+		return nil, fmt.Errorf("reading the org data: got %T, want an AST value", orgsData)
 	}
 	return e, nil
 }
