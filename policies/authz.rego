@@ -63,7 +63,7 @@ decision := d if {
 	input.resource.resource_group == ""
 	input.session.age_ns < o.session_timeout_ns
 	not o.external_collaborators[input.user]
-	input.resource.created_by != input.user
+	not input.resource.created_by == input.user
 	# The decision for the member's org role, as constant objects: cheaper
 	# than one built per request. no_access is not listed, so falls through.
 	d := {
