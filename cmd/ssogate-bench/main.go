@@ -10,6 +10,7 @@
 //	load        a closed-loop gRPC load generator against one server
 //	run         starts the reference server and ssogate as separate
 //	            processes, loads each in turn and prints the side-by-side table
+//	mem         measures the memory store's bytes per SSO session
 package main
 
 import (
@@ -26,7 +27,8 @@ commands:
   load        --addr HOST:PORT --requests DIR [--mix session=1,...] [--concurrency C]
               [--duration D] [--warmup D] [--pid PID]
   run         --dir DIR --ssogate BIN [--backend memory|bolt|redis] [--concurrency 1,16,64]
-              [--duration D] [--warmup D] [--rounds N] [--mix ...]
+              [--duration D] [--warmup D] [--rounds N] [--mix ...] [--ssogate-env K=V]
+  mem         [--orgs N --sessions S --members M]   bytes per session in the memory store
 
 Run "ssogate-bench <command> -h" for a command's flags.
 `
@@ -49,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return loadCmd(rest, stdout, stderr)
 	case "run":
 		return runCmd(rest, stdout, stderr)
+	case "mem":
+		return memCmd(rest, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -41,6 +41,7 @@ type runConfig struct {
 	RedisServer string
 	StartWait   time.Duration
 	Markdown    bool
+	Env         []string // extra environment for ssogate only, KEY=VALUE
 }
 
 func runCmd(args []string, stdout, stderr io.Writer) int {
@@ -62,6 +63,13 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.RedisServer, "redis-server", "redis-server", "redis-server binary for --backend redis")
 	fs.DurationVar(&c.StartWait, "start-timeout", 10*time.Minute, "longest wait for ssogate to load its state and serve")
 	fs.BoolVar(&c.Markdown, "markdown", false, "print the table as Markdown")
+	fs.Func("ssogate-env", "KEY=VALUE added to ssogate's environment only (e.g. GOGC=200); repeatable", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("%q is not KEY=VALUE", v)
+		}
+		c.Env = append(c.Env, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -117,13 +125,14 @@ func (p *proc) stop() {
 
 // start runs bin and waits until it serves grpc.health.v1 on addr; it
 // returns how long that took.
-func start(ctx context.Context, name, addr string, out io.Writer, wait time.Duration, bin string, args ...string) (*proc, time.Duration, error) {
+func start(ctx context.Context, name, addr string, out io.Writer, wait time.Duration, env []string, bin string, args ...string) (*proc, time.Duration, error) {
 	if ln, err := net.Listen("tcp", addr); err != nil {
 		return nil, 0, fmt.Errorf("%s: %s is taken (a server from an earlier run?): %w", name, addr, err)
 	} else {
 		ln.Close()
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	// The servers die with this process, even when it is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -208,20 +217,20 @@ func sideBySide(ctx context.Context, c runConfig, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	ref, _, err := start(ctx, "reference server", c.RefAddr, stderr, time.Minute, self, "ref-server", "--addr", c.RefAddr)
+	ref, _, err := start(ctx, "reference server", c.RefAddr, stderr, time.Minute, nil, self, "ref-server", "--addr", c.RefAddr)
 	if err != nil {
 		return err
 	}
 	defer ref.stop()
 	args := append([]string{"serve", "--config", cfgFile, "--log-level", c.LogLevel}, serveArgs...)
-	sso, took, err := start(ctx, "ssogate", gc.GRPC, logw, c.StartWait, c.Ssogate, args...)
+	sso, took, err := start(ctx, "ssogate", gc.GRPC, logw, c.StartWait, c.Env, c.Ssogate, args...)
 	if err != nil {
 		return err
 	}
 	defer sso.stop()
 	rss, peak, _ := procMemory(sso.pid())
-	fmt.Fprintf(stdout, "state: %d orgs, %d members, %d sessions, %d resources; backend %s; mix %s; %d conns\n",
-		gc.Orgs, gc.Members, gc.Sessions, gc.Resources, c.Backend, c.Mix, c.Conns)
+	fmt.Fprintf(stdout, "state: %d orgs, %d members, %d sessions, %d resources; backend %s; mix %s; %d conns; ssogate env %v; log level %s\n",
+		gc.Orgs, gc.Members, gc.Sessions, gc.Resources, c.Backend, c.Mix, c.Conns, c.Env, c.LogLevel)
 	fmt.Fprintf(stdout, "ssogate serving after %s, RSS %.1f MB (peak %.1f MB) before load\n",
 		took.Round(time.Millisecond), mb(rss), mb(peak))
 
