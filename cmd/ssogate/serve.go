@@ -44,6 +44,7 @@ func serveCmd(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	tuneGC()
 	if err := serve(ctx, *cfgPath, *statePath, *drain, logger); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
