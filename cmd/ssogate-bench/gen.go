@@ -246,7 +246,13 @@ func resourceOrg(r, orgs int) int      { return r % orgs }
 func resourceName(r int) string        { return fmt.Sprintf("model-%07d", r) }
 func resourcePublic(r, orgs int) bool  { return (r/orgs)%2 == 0 }
 func resourceGrouped(r, orgs int) bool { return (r/orgs)%10 == 3 }
-func sessionAge(i int) time.Duration   { return time.Hour + time.Duration(i%50)*time.Minute }
+
+// resourceCreator scatters creators over the members, so that a member's
+// requests seldom hit the models it created (those take the full policy).
+func resourceCreator(r, members int) int {
+	return int(uint64(r) * 2654435761 % uint64(max(members, 1)))
+}
+func sessionAge(i int) time.Duration { return time.Hour + time.Duration(i%50)*time.Minute }
 
 // writeState writes the snapshot of spec section 4 with plain formatting:
 // encoding a million sessions through a YAML encoder takes minutes.
@@ -285,7 +291,7 @@ func writeState(path string, c genConfig, now time.Time) error {
 		if resourceGrouped(r, c.Orgs) {
 			w.WriteString(", resource_group: vision")
 		}
-		fmt.Fprintf(w, ", created_by: %s}\n", userName(r%max(c.Members, 1)))
+		fmt.Fprintf(w, ", created_by: %s}\n", userName(resourceCreator(r, c.Members)))
 	}
 	if err := w.Flush(); err != nil {
 		f.Close()
