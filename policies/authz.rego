@@ -41,15 +41,17 @@ org := data.ssogate.orgs[input.org]
 
 # The decision. One object; reason is a stable code for logs and metrics.
 #
-# The first three bodies are fast paths for the commonest requests, each
+# The first five bodies are fast paths for the commonest requests, each
 # one flat body with no rules to enter:
 #   - a member whose SSO session is valid (not an external collaborator)
 #     GETs a resource in no resource group that it did not create, with an
 #     org role (given, or the org's default) other than no_access;
 #   - anyone but a member GETs a public resource;
 #   - a request for no org namespace at all (user namespaces, docs, static
-#     assets: most of the traffic through a mesh).
-# They step aside when an extra module defines custom denials. They only
+#     assets: most of the traffic through a mesh);
+#   - a member without a valid SSO session (missing, then expired) in an
+#     org that enforces SSO, who is not an external collaborator.
+# The allows step aside when an extra module defines custom denials. They only
 # save work: whenever one applies, full_decision gives the same object
 # (TestFastPathAgreesWithFullDecision checks it on thousands of random
 # inputs). Everything else, and every input that lacks a field a fast path
@@ -88,6 +90,34 @@ decision := d if {
 	# at all (user namespaces, docs, static assets).
 	not input.org
 	not data.ssogate.custom.deny
+} else := d if {
+	# The fourth and fifth fast paths: a member without a valid SSO session
+	# in an org that enforces SSO is sent to the org's login: 302 when
+	# input.browser and neither route.api nor route.git, else 401. Custom
+	# denials only turn allows into denials, so these need not step aside.
+	o := data.ssogate.orgs[input.org]
+	o.sso_enabled == true
+	o.mode == "enforced"
+	{"org": true, "resource": true}[input.route.kind]
+	input.membership
+	not input.session
+	not o.external_collaborators[input.user]
+	d := {
+		true: {false: {false: {"allow": false, "status": 302, "reason": "sso_session_missing"}, true: {"allow": false, "status": 401, "reason": "sso_session_missing"}}, true: {false: {"allow": false, "status": 401, "reason": "sso_session_missing"}, true: {"allow": false, "status": 401, "reason": "sso_session_missing"}}},
+		false: {false: {false: {"allow": false, "status": 401, "reason": "sso_session_missing"}, true: {"allow": false, "status": 401, "reason": "sso_session_missing"}}, true: {false: {"allow": false, "status": 401, "reason": "sso_session_missing"}, true: {"allow": false, "status": 401, "reason": "sso_session_missing"}}},
+	}[input.browser][input.route.api][input.route.git]
+} else := d if {
+	o := data.ssogate.orgs[input.org]
+	o.sso_enabled == true
+	o.mode == "enforced"
+	{"org": true, "resource": true}[input.route.kind]
+	input.membership
+	input.session.age_ns >= o.session_timeout_ns
+	not o.external_collaborators[input.user]
+	d := {
+		true: {false: {false: {"allow": false, "status": 302, "reason": "sso_session_expired"}, true: {"allow": false, "status": 401, "reason": "sso_session_expired"}}, true: {false: {"allow": false, "status": 401, "reason": "sso_session_expired"}, true: {"allow": false, "status": 401, "reason": "sso_session_expired"}}},
+		false: {false: {false: {"allow": false, "status": 401, "reason": "sso_session_expired"}, true: {"allow": false, "status": 401, "reason": "sso_session_expired"}}, true: {false: {"allow": false, "status": 401, "reason": "sso_session_expired"}, true: {"allow": false, "status": 401, "reason": "sso_session_expired"}}},
+	}[input.browser][input.route.api][input.route.git]
 } else := full_decision
 
 # The policy in full: base, tightened by custom denials.

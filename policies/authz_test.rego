@@ -312,8 +312,6 @@ test_fast_path_public_resource if {
 # Everything the fast path does not cover falls through to the full policy.
 test_fast_path_falls_through if {
 	not fast(full_req({"method": "HEAD"}))
-	not fast(full_req({"session": stale}))
-	not fast(object.remove(full_req({}), ["session"]))
 	not fast(full_req({"user": "u-bob"})) # external collaborator
 	not fast(full_req({"membership": {"role": "contributor", "resource_groups": {}}, "resource": {"visibility": "private", "resource_group": "", "created_by": "u-alice"}}))
 	not fast(full_req({"membership": {"role": "no_access", "resource_groups": {}}}))
@@ -322,6 +320,55 @@ test_fast_path_falls_through if {
 	not fast(full_req({"org": "globex", "session": session(50000000000000)})) # optional mode, expired
 	not fast(object.remove(full_req({}), ["membership"]))
 	not fast(object.remove(full_req({}), ["resource"])) # not in the catalog
+}
+
+# The denial fast paths: a member without a valid session in an enforced org.
+test_fast_path_denies_member_without_session if {
+	every req in [
+		object.remove(full_req({}), ["session"]),
+		object.remove(full_req({"browser": true}), ["session"]),
+		object.remove(full_req({"route": {"kind": "org", "api": false, "git": false, "settings": false, "discussions": false, "git_read": false}}), ["session", "resource"]),
+	] {
+		fast(req)
+		agrees(req)
+		decide(req).reason == "sso_session_missing"
+	}
+}
+
+test_fast_path_denies_member_with_expired_session if {
+	req := full_req({"session": stale, "browser": true})
+	fast(req)
+	agrees(req)
+	d := decide(req)
+	d.reason == "sso_session_expired"
+	d.status == 302
+}
+
+test_fast_path_denial_status if {
+	api := {"kind": "resource", "api": true, "git": false, "settings": false, "discussions": false, "git_read": false}
+	git := {"kind": "resource", "api": false, "git": true, "settings": false, "discussions": false, "git_read": true}
+	decide(full_req({"session": stale, "browser": true})).status == 302
+	decide(full_req({"session": stale, "browser": false})).status == 401
+	decide(full_req({"session": stale, "browser": true, "route": api})).status == 401
+	decide(full_req({"session": stale, "browser": true, "route": git})).status == 401
+	fast(full_req({"session": stale, "browser": true, "route": git}))
+	agrees(full_req({"session": stale, "browser": true, "route": git}))
+}
+
+# Denials the fast paths leave to the full policy.
+test_denial_fast_path_falls_through if {
+	not fast(full_req({"session": stale, "user": "u-bob"})) # external collaborator
+	not fast(full_req({"org": "globex", "session": stale})) # optional mode
+	not fast(object.remove(full_req({"route": {"kind": "login_flow", "api": false, "git": false, "settings": false, "discussions": false, "git_read": false}}), ["session"]))
+	not fast(object.remove(full_req({"session": stale}), ["browser"])) # sparse input
+}
+
+# Custom denials cannot change a denial, so the denial fast paths apply.
+test_denial_fast_path_with_custom_denials if {
+	req := full_req({"session": stale})
+	d := authz.decision with input as req with data.ssogate.orgs as orgs with data.ssogate.custom.deny as {"read-only week"}
+	d.reason == "sso_session_expired"
+	d == authz.full_decision with input as req with data.ssogate.orgs as orgs with data.ssogate.custom.deny as {"read-only week"}
 }
 
 test_fast_path_steps_aside_for_custom_denials if {

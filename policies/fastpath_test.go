@@ -58,13 +58,15 @@ func TestFastPathAgreesWithFullDecision(t *testing.T) {
 		caches := newEvalCaches()
 		r := rand.New(rand.NewPCG(6, uint64(len(extra))))
 		now := time.Date(2026, 6, 2, 12, 0, 0, 0, time.UTC).UnixNano()
-		fast, members := 0, 0
-		const n = 3000
+		fast, members, denials := 0, 0, 0
+		const n = 4000
 		for i := range n {
 			var in map[string]any
-			switch i % 3 {
+			switch i % 4 {
 			case 0:
 				in = nearFastPath(r, now)
+			case 3:
+				in = nearDenialFastPath(r, now)
 			case 1:
 				in = randomInput(r, now, true)
 			default:
@@ -86,9 +88,15 @@ func TestFastPathAgreesWithFullDecision(t *testing.T) {
 				t.Fatalf("input %v:\n decision      %v\n full_decision %v", in, b["d"], b["full"])
 			}
 			if b["f"] != "fell through" {
-				fast++
-				if m, ok := b["f"].(map[string]any); ok && m["reason"] == "sso_session_valid" {
+				m, _ := b["f"].(map[string]any)
+				switch {
+				case m["allow"] != true:
+					denials++
+				case m["reason"] == "sso_session_valid":
 					members++
+					fast++
+				default:
+					fast++
 				}
 			}
 			want, wantErr := parseDecision(ast.MustInterfaceToValue(b["d"]))
@@ -97,10 +105,14 @@ func TestFastPathAgreesWithFullDecision(t *testing.T) {
 				t.Fatalf("input %v: engine decided %+v (%v), want %+v (%v)", in, got, err, want, wantErr)
 			}
 		}
-		t.Logf("custom module %v: the fast paths decided %d of %d inputs (members %d)", extra != "", fast, n, members)
-		// With a custom module the fast path steps aside altogether.
+		t.Logf("custom module %v: the fast paths allowed %d of %d inputs (members %d) and denied %d", extra != "", fast, n, members, denials)
+		// With a custom module the allow fast paths step aside altogether;
+		// the denial fast paths apply either way.
 		if extra == "" && fast < n/10 || extra != "" && fast != 0 {
-			t.Errorf("custom module %v: the fast path decided %d of %d inputs", extra != "", fast, n)
+			t.Errorf("custom module %v: the allow fast paths decided %d of %d inputs", extra != "", fast, n)
+		}
+		if denials < n/20 {
+			t.Errorf("custom module %v: the denial fast paths decided %d of %d inputs", extra != "", denials, n)
 		}
 	}
 }
@@ -123,6 +135,35 @@ func nearFastPath(r *rand.Rand, now int64) map[string]any {
 			delete(in, "user")
 			delete(in, "session")
 		}
+	}
+	other := randomInput(r, now, r.IntN(2) == 0)
+	keys := []string{"method", "browser", "route", "org", "user", "membership", "session", "resource"}
+	for range r.IntN(3) {
+		k := pick(r, keys...)
+		if v, ok := other[k]; ok {
+			in[k] = v
+		} else {
+			delete(in, k)
+		}
+	}
+	return in
+}
+
+// nearDenialFastPath returns an input a denial fast path decides (a member
+// without a valid session in an enforced org), with up to two of its fields
+// replaced by random ones.
+func nearDenialFastPath(r *rand.Rand, now int64) map[string]any {
+	in := map[string]any{
+		"now_ns": now, "method": pick(r, "GET", "POST", "PUT"), "browser": r.IntN(2) == 0,
+		"org":        pick(r, "acme", "hooli", "umbrella"),
+		"route":      map[string]any{"kind": pick(r, "resource", "org"), "api": r.IntN(3) == 0, "git": r.IntN(3) == 0, "settings": r.IntN(4) == 0, "discussions": false, "git_read": false},
+		"user":       pick(r, "u-a", "u-e"),
+		"membership": map[string]any{"role": pick(r, "", "no_access", "read", "write", "admin"), "resource_groups": map[string]any{}},
+		"resource":   map[string]any{"visibility": pick(r, "private", "public"), "resource_group": pick(r, "", "vision"), "created_by": pick(r, "", "u-e")},
+	}
+	if r.IntN(2) == 0 { // expired rather than missing
+		age := int64(pick(r, time.Hour, 24*time.Hour, 168*time.Hour, 200*time.Hour))
+		in["session"] = map[string]any{"authenticated_at_ns": now - age, "age_ns": age}
 	}
 	other := randomInput(r, now, r.IntN(2) == 0)
 	keys := []string{"method", "browser", "route", "org", "user", "membership", "session", "resource"}
