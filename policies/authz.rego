@@ -19,7 +19,7 @@
 #
 # data.ssogate.orgs[name] (loaded from the org files at start):
 #   {sso_enabled, mode: enforced|optional, default_role, session_timeout_ns,
-#    external_collaborators: {user_id: true},
+#    external_collaborators: {user_id: true}, has_external_collaborators: bool,
 #    role_of: {membership role: org role}, the membership's role field
 #             mapped to the org role it stands for ("" is default_role)}
 #
@@ -41,30 +41,34 @@ org := data.ssogate.orgs[input.org]
 
 # The decision. One object; reason is a stable code for logs and metrics.
 #
-# The first five bodies are fast paths for the commonest requests, each
-# one flat body with no rules to enter:
+# The first bodies are fast paths for the commonest requests, each one
+# flat body with no rules to enter:
 #   - a member whose SSO session is valid (not an external collaborator)
 #     GETs a resource in no resource group that it did not create, with an
-#     org role (given, or the org's default) other than no_access;
+#     org role (given, or the org's default) other than no_access (one body
+#     for orgs without external collaborators, which saves a negation, one
+#     for the others);
 #   - anyone but a member GETs a public resource;
 #   - a request for no org namespace at all (user namespaces, docs, static
 #     assets: most of the traffic through a mesh);
 #   - a member without a valid SSO session (missing, then expired) in an
 #     org that enforces SSO, who is not an external collaborator.
-# The allows step aside when an extra module defines custom denials. They only
+# The allows step aside when an extra module defines custom denials (the
+# lines marked "fast path guard"; with no extra modules the engine drops
+# them, as data.ssogate.custom.deny is then undefined). They only
 # save work: whenever one applies, full_decision gives the same object
 # (TestFastPathAgreesWithFullDecision checks it on thousands of random
 # inputs). Everything else, and every input that lacks a field a fast path
 # reads, falls through to full_decision.
 decision := d if {
 	o := data.ssogate.orgs[input.org]
+	o.has_external_collaborators == false
 	o.sso_enabled == true
 	input.route.kind == "resource"
 	input.route.settings == false
 	input.method == "GET"
 	input.resource.resource_group == ""
 	input.session.age_ns < o.session_timeout_ns
-	not o.external_collaborators[input.user]
 	not input.resource.created_by == input.user
 	# The decision for the member's org role, as constant objects: cheaper
 	# than one built per request. no_access is not listed, so falls through.
@@ -74,7 +78,26 @@ decision := d if {
 		"write": {"allow": true, "reason": "sso_session_valid", "identity": true, "role": "write", "prompt": false},
 		"admin": {"allow": true, "reason": "sso_session_valid", "identity": true, "role": "admin", "prompt": false},
 	}[o.role_of[input.membership.role]]
-	not data.ssogate.custom.deny
+	not data.ssogate.custom.deny # fast path guard
+} else := d if {
+	# The same for orgs with external collaborators, who are exempt from SSO.
+	o := data.ssogate.orgs[input.org]
+	o.has_external_collaborators == true
+	o.sso_enabled == true
+	input.route.kind == "resource"
+	input.route.settings == false
+	input.method == "GET"
+	input.resource.resource_group == ""
+	input.session.age_ns < o.session_timeout_ns
+	not o.external_collaborators[input.user]
+	not input.resource.created_by == input.user
+	d := {
+		"read": {"allow": true, "reason": "sso_session_valid", "identity": true, "role": "read", "prompt": false},
+		"contributor": {"allow": true, "reason": "sso_session_valid", "identity": true, "role": "contributor", "prompt": false},
+		"write": {"allow": true, "reason": "sso_session_valid", "identity": true, "role": "write", "prompt": false},
+		"admin": {"allow": true, "reason": "sso_session_valid", "identity": true, "role": "admin", "prompt": false},
+	}[o.role_of[input.membership.role]]
+	not data.ssogate.custom.deny # fast path guard
 } else := {"allow": true, "reason": "public_read", "identity": false} if {
 	# The second fast path: anyone but a member GETs a public resource.
 	o := data.ssogate.orgs[input.org]
@@ -84,12 +107,12 @@ decision := d if {
 	input.route.settings == false
 	input.method == "GET"
 	input.resource.visibility == "public"
-	not data.ssogate.custom.deny
+	not data.ssogate.custom.deny # fast path guard
 } else := {"allow": true, "reason": "not_org_namespace", "identity": false} if {
 	# The third fast path: most requests through the mesh are for no org
 	# at all (user namespaces, docs, static assets).
 	not input.org
-	not data.ssogate.custom.deny
+	not data.ssogate.custom.deny # fast path guard
 } else := d if {
 	# The fourth and fifth fast paths: a member without a valid SSO session
 	# in an org that enforces SSO is sent to the org's login: 302 when

@@ -11,6 +11,7 @@ orgs := {
 		"default_role": "read",
 		"session_timeout_ns": 604800000000000,
 		"external_collaborators": {"u-bob": true},
+		"has_external_collaborators": true,
 		"role_of": role_of("read"),
 	},
 	"globex": {
@@ -19,6 +20,7 @@ orgs := {
 		"default_role": "read",
 		"session_timeout_ns": 43200000000000,
 		"external_collaborators": {},
+		"has_external_collaborators": false,
 		"role_of": role_of("read"),
 	},
 	"initech": {
@@ -27,6 +29,7 @@ orgs := {
 		"default_role": "read",
 		"session_timeout_ns": 604800000000000,
 		"external_collaborators": {},
+		"has_external_collaborators": false,
 		"role_of": role_of("read"),
 	},
 }

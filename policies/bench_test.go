@@ -19,6 +19,14 @@ func benchInputs(now time.Time) map[string]map[string]any {
 	api["api"] = true
 	return map[string]map[string]any{
 		"session-allow": {
+			"now_ns": now.UnixNano(), "method": "GET", "browser": false, "org": "initech", "route": route("resource"),
+			"user":       "u-alice",
+			"membership": map[string]any{"role": "write", "resource_groups": map[string]any{"vision": "read"}},
+			"session":    map[string]any{"authenticated_at_ns": now.Add(-time.Hour).UnixNano(), "age_ns": time.Hour.Nanoseconds()},
+			"resource":   map[string]any{"visibility": "private", "resource_group": "", "created_by": ""},
+		},
+		// The same in an org with external collaborators (another fast path body).
+		"session-allow-ext-org": {
 			"now_ns": now.UnixNano(), "method": "GET", "browser": false, "org": "acme", "route": route("resource"),
 			"user":       "u-alice",
 			"membership": map[string]any{"role": "write", "resource_groups": map[string]any{"vision": "read"}},
@@ -48,16 +56,24 @@ func benchInputs(now time.Time) map[string]map[string]any {
 	}
 }
 
+// benchOrgs are testOrgs plus an org without external collaborators, as
+// most orgs are.
+func benchOrgs() map[string]Org {
+	orgs := testOrgs()
+	orgs["initech"] = Org{SSOEnabled: true, Mode: "enforced", DefaultRole: "read", SessionTimeout: 168 * time.Hour}
+	return orgs
+}
+
 // BenchmarkDecide measures one policy evaluation (Engine.Decide) per
 // request mix, without the gRPC, identity and store parts of a Check.
 func BenchmarkDecide(b *testing.B) {
 	ctx := context.Background()
-	e, err := New(ctx, testOrgs(), nil)
+	e, err := New(ctx, benchOrgs(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	now := time.Now()
-	for _, name := range []string{"session-allow", "public-read", "redirect", "api-401", "not-org"} {
+	for _, name := range []string{"session-allow", "session-allow-ext-org", "public-read", "redirect", "api-401", "not-org"} {
 		v, err := ast.InterfaceToValue(benchInputs(now)[name])
 		if err != nil {
 			b.Fatal(err)
@@ -98,12 +114,12 @@ func reportCPU(b *testing.B, start time.Duration) {
 // evaluation worker: the policy evaluation alone.
 func BenchmarkEvaluate(b *testing.B) {
 	ctx := context.Background()
-	e, err := New(ctx, testOrgs(), nil)
+	e, err := New(ctx, benchOrgs(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	now := time.Now()
-	for _, name := range []string{"session-allow", "public-read", "redirect", "api-401", "not-org"} {
+	for _, name := range []string{"session-allow", "session-allow-ext-org", "public-read", "redirect", "api-401", "not-org"} {
 		v, err := ast.InterfaceToValue(benchInputs(now)[name])
 		if err != nil {
 			b.Fatal(err)

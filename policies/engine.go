@@ -126,7 +126,17 @@ func New(ctx context.Context, orgs map[string]Org, extra []Module) (*Engine, err
 	if err := checkExtra(extra); err != nil {
 		return nil, err
 	}
-	mods := append(DefaultModules(), extra...)
+	mods := DefaultModules()
+	if len(extra) == 0 {
+		// Without extra modules data.ssogate.custom.deny is undefined, and
+		// every "not data.ssogate.custom.deny" holds: the fast paths drop
+		// them (a negation is about a tenth of a fast path's cost).
+		var err error
+		if mods[0].Source, err = dropFastPathGuards(mods[0].Source); err != nil {
+			return nil, err
+		}
+	}
+	mods = append(mods, extra...)
 	// The org data is stored as AST values: a read then hands the evaluator
 	// the stored object instead of converting a Go map on every request.
 	store := inmem.NewFromObjectWithOpts(orgData(orgs),
@@ -201,6 +211,24 @@ func checkExtra(extra []Module) error {
 	return errors.Join(errs...)
 }
 
+// fastPathGuard ends the lines of authz.rego that make a fast path step
+// aside for custom denials; fastPathGuards is how many there are.
+const (
+	fastPathGuard  = "\tnot data.ssogate.custom.deny # fast path guard\n"
+	fastPathGuards = 4
+)
+
+// dropFastPathGuards returns the default policy without its fast path
+// guards, keeping line numbers (each guard becomes an empty line). It fails
+// if the policy does not have exactly fastPathGuards of them, so that an
+// edit of authz.rego cannot silently leave one in or take another line out.
+func dropFastPathGuards(src string) (string, error) {
+	if n := strings.Count(src, fastPathGuard); n != fastPathGuards {
+		return "", fmt.Errorf("%s: %d fast path guards, want %d", DefaultModuleName, n, fastPathGuards)
+	}
+	return strings.ReplaceAll(src, fastPathGuard, "\n"), nil
+}
+
 // orgData is data.ssogate.orgs as authz.rego documents it.
 func orgData(orgs map[string]Org) map[string]any {
 	out := make(map[string]any, len(orgs))
@@ -222,7 +250,9 @@ func orgData(orgs map[string]Org) map[string]any {
 			"default_role":           o.DefaultRole,
 			"session_timeout_ns":     json.Number(fmt.Sprint(o.SessionTimeout.Nanoseconds())),
 			"external_collaborators": ext,
-			"role_of":                roleOf,
+			// Lets the fast path skip a negation for orgs without any.
+			"has_external_collaborators": len(ext) > 0,
+			"role_of":                    roleOf,
 		}
 	}
 	return map[string]any{"ssogate": map[string]any{"orgs": out}}

@@ -189,3 +189,25 @@ func TestLoadDirSkipsTests(t *testing.T) {
 		t.Errorf("mods = %+v", mods)
 	}
 }
+
+func TestDropFastPathGuards(t *testing.T) {
+	src := DefaultModules()[0].Source
+	got, err := dropFastPathGuards(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(got, "data.ssogate.custom.deny # fast path guard") {
+		t.Error("a fast path guard is left")
+	}
+	if strings.Count(got, "\n") != strings.Count(src, "\n") {
+		t.Error("line numbers moved")
+	}
+	for _, bad := range []string{
+		strings.Replace(src, fastPathGuard, "\tnot data.ssogate.custom.deny\n", 1), // one guard unmarked
+		src + fastPathGuard, // one too many
+	} {
+		if _, err := dropFastPathGuards(bad); err == nil || !strings.Contains(err.Error(), "fast path guards") {
+			t.Errorf("got %v, want a count error", err)
+		}
+	}
+}
