@@ -37,15 +37,17 @@ func serveCmd(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ssogate serve: --config is required")
 		return 2
 	}
-	logger, err := newLogger(stderr, *logLevel)
+	logger, closeLog, err := newServeLogger(stderr, *logLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "ssogate serve: %v\n", err)
 		return 2
 	}
+	defer closeLog()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	tuneGC()
 	if err := serve(ctx, *cfgPath, *statePath, *drain, logger); err != nil {
+		closeLog()
 		fmt.Fprintln(stderr, err)
 		return 1
 	}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssogate/ssogate/internal/syncbuf"
+)
+
+func TestServeLoggerBuffersInfoAndFlushesWarn(t *testing.T) {
+	var out syncbuf.Buffer
+	logger, closeLog, err := newServeLogger(&out, "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeLog()
+	logger.Info("decision", "allow", true)
+	if s := out.String(); s != "" {
+		t.Fatalf("an info record was written at once: %q", s)
+	}
+	logger.With("component", "store").Warn("redis unreachable")
+	s := out.String()
+	if !strings.Contains(s, `"msg":"decision"`) || !strings.Contains(s, `"msg":"redis unreachable"`) || !strings.Contains(s, `"component":"store"`) {
+		t.Fatalf("a warn record did not flush the buffer: %q", s)
+	}
+	logger.Info("later")
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), `"msg":"later"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("an info record was not flushed within %v", logFlushInterval)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestServeLoggerCloseFlushes(t *testing.T) {
+	var out syncbuf.Buffer
+	logger, closeLog, err := newServeLogger(&out, "debug")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger.Debug("last words")
+	if err := closeLog(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"msg":"last words"`) {
+		t.Fatalf("close did not flush: %q", out.String())
+	}
+	if err := closeLog(); err != nil { // serve closes twice on an error path
+		t.Fatal(err)
+	}
+}
+
+func TestServeLoggerRefusesUnknownLevel(t *testing.T) {
+	if _, _, err := newServeLogger(&syncbuf.Buffer{}, "loud"); err == nil {
+		t.Fatal("no error for an unknown level")
+	}
+}
