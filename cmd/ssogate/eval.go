@@ -59,13 +59,8 @@ func evalCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// the past still finds sessions that have since been dropped.
 	st := memory.New().WithClock(now)
 	if *statePath != "" {
-		snap, err := snapshot.Read(*statePath)
-		if err != nil {
+		if _, err := snapshot.Load(context.Background(), *statePath, st); err != nil {
 			fmt.Fprintln(stderr, err)
-			return 2
-		}
-		if err := snap.Apply(context.Background(), st); err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", *statePath, err)
 			return 2
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -73,13 +74,18 @@ func serve(ctx context.Context, cfgPath, statePath string, drain time.Duration, 
 	}
 	defer st.Close()
 	if statePath != "" {
-		snap, err := snapshot.Read(statePath)
+		// Records go into the store as they are read; nothing of the
+		// snapshot stays reachable once Load returns.
+		t0 := time.Now()
+		n, err := snapshot.Load(ctx, statePath, st)
 		if err != nil {
 			return err
 		}
-		if err := snap.Apply(ctx, st); err != nil {
-			return fmt.Errorf("%s: %w", statePath, err)
-		}
+		// Give the reader's garbage back now rather than serve on a heap
+		// sized for the load.
+		debug.FreeOSMemory()
+		logger.Info("store seeded", "state", statePath, "memberships", n.Memberships, "sessions", n.Sessions, "resources", n.Resources,
+			"took", time.Since(t0).Round(time.Millisecond).String())
 	}
 	decisions, metricsHandler := metrics.New()
 	a, err := extauthz.New(ctx, cfg, st, extauthz.Options{Logger: logger, Metrics: decisions})
