@@ -118,13 +118,24 @@ func (p *Problems) Error() string { return strings.Join(p.List, "\n") }
 
 // Stream reads the snapshot at path and calls fn with each record, in
 // file order. fn may keep the record's values but not r itself, which is
-// reused. Once a problem is found, fn is no longer called; Stream reads on
-// to report every problem and returns them as a *Problems. When fn returns
-// an error, Stream stops and returns that error as it is (r.Problem names
-// the record). A caller that must write nothing from an invalid snapshot
-// streams it twice: once with a callback that only checks, then again to
-// write.
+// reused; a nil fn only checks. Once a problem is found, fn is no longer
+// called; Stream reads on to report every problem and returns them as a
+// *Problems. A file that is not YAML at all (a syntax error), or that
+// cannot be read, is an error of another type, possibly after some records
+// were handed over. When fn returns an error, Stream stops and returns that
+// error as it is (r.Problem names the record). Whatever the error, the
+// records handed over are part of a snapshot that is not valid: a caller
+// that must write nothing from an invalid snapshot streams it twice, once
+// with a callback that only checks, then again to write.
 func Stream(path string, fn func(r *Record) error) error {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		// A pipe cannot be read twice (the YAML reader may need to).
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("reading state: %w", err)
+		}
+		return StreamBytes(path, raw, fn)
+	}
 	return stream(path, fileSource(path), fn)
 }
 
@@ -212,24 +223,32 @@ type Counts struct {
 func Load(ctx context.Context, path string, w Writer) (Counts, error) {
 	var n Counts
 	err := Stream(path, func(r *Record) error {
-		var err error
-		switch r.Kind {
-		case KindMembership:
-			err = w.PutMembership(ctx, r.Membership)
-			n.Memberships++
-		case KindSession:
-			err = w.PutSession(ctx, r.Session)
-			n.Sessions++
-		case KindResource:
-			err = w.PutResource(ctx, r.Resource)
-			n.Resources++
-		}
-		if err != nil {
+		if err := put(ctx, w, r, &n); err != nil {
 			return fmt.Errorf("%s: %s[%d]: %w", path, r.Kind.Section(), r.Index, err)
 		}
 		return nil
 	})
 	return n, err
+}
+
+// put writes r to w and counts it in n.
+func put(ctx context.Context, w Writer, r *Record, n *Counts) error {
+	var err error
+	switch r.Kind {
+	case KindMembership:
+		if err = w.PutMembership(ctx, r.Membership); err == nil {
+			n.Memberships++
+		}
+	case KindSession:
+		if err = w.PutSession(ctx, r.Session); err == nil {
+			n.Sessions++
+		}
+	case KindResource:
+		if err = w.PutResource(ctx, r.Resource); err == nil {
+			n.Resources++
+		}
+	}
+	return err
 }
 
 // SetSessionExpiry gives every session without expires_at the expiry

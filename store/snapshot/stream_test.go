@@ -315,8 +315,13 @@ func checkAgree(t *testing.T, doc string, problem *regexp.Regexp) {
 	tree := viaYAMLItems(doc, 1<<30)
 	for _, items := range []int{1, 2} {
 		c := viaYAMLItems(doc, items)
-		// Records handed over before an error are void: only the error counts then.
-		if !reflect.DeepEqual(c, tree) && !(c.err != nil && tree.err != nil && c.err.Error() == tree.err.Error()) {
+		// Records handed over before an error are void: only the error
+		// counts then. (A chunk can need the whole-document decoder, which
+		// hands nothing over when yaml/v3 reports a problem.)
+		same := reflect.DeepEqual(c, tree) ||
+			c.err != nil && tree.err != nil && c.err.Error() == tree.err.Error() ||
+			c.problems != nil && reflect.DeepEqual(c.problems, tree.problems) && c.err == nil && tree.err == nil
+		if !same {
 			t.Errorf("chunks of %d: %+v\none tree: %+v", items, c, tree)
 		}
 	}
