@@ -1,6 +1,12 @@
 package memory
 
 import (
+	"context"
+	"fmt"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
@@ -12,4 +18,200 @@ func TestContract(t *testing.T) {
 	storetest.Run(t, storetest.Backend{New: func(_ *testing.T, now func() time.Time) store.Store {
 		return New().WithClock(now)
 	}})
+}
+
+// TestRecords covers what the contract suite does not see: a member's
+// membership and session share one record, and shared values are dropped
+// with their last record.
+func TestRecords(t *testing.T) {
+	ctx := context.Background()
+	s := New()
+	at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+	must(t, s.PutMembership(ctx, store.Membership{Org: "Acme", User: "u-a", Role: "write", ResourceGroups: map[string]string{"vision": "read", "nlp": "admin"}}))
+	must(t, s.PutMembership(ctx, store.Membership{Org: "acme", User: "u-b", Role: "write", ResourceGroups: map[string]string{"nlp": "admin", "vision": "read"}}))
+	must(t, s.PutMembership(ctx, store.Membership{Org: "acme", User: "u-c", Role: "read", ResourceGroups: map[string]string{}}))
+	must(t, s.PutSession(ctx, store.Session{Org: "acme", User: "u-a", AuthenticatedAt: at, Email: "a@acme.example"}))
+
+	a, err := s.Membership(ctx, "acme", "u-a")
+	must(t, err)
+	b, err := s.Membership(ctx, "acme", "u-b")
+	must(t, err)
+	if a.Org != "Acme" || b.Org != "acme" || a.User != "u-a" || a.Role != "write" || len(a.ResourceGroups) != 2 {
+		t.Errorf("memberships %+v, %+v", a, b)
+	}
+	if s.shapes.ids[newShapeKey("write", "", a.ResourceGroups)] == 0 || len(s.shapes.ids) != 2 {
+		t.Errorf("equal role and resource groups must share one shape: %d shapes", len(s.shapes.ids))
+	}
+	if c, err := s.Membership(ctx, "acme", "u-c"); err != nil || c.ResourceGroups == nil || len(c.ResourceGroups) != 0 {
+		t.Errorf("an empty resource-group map must stay empty, not nil: %+v, %v", c, err)
+	}
+	if len(s.orgs) != 1 || len(s.orgs["acme"]) != 3 {
+		t.Fatalf("records: %v", s.orgs)
+	}
+
+	// Deleting the membership keeps the session, and the other way round.
+	must(t, s.DeleteMembership(ctx, "ACME", "u-a"))
+	if _, err := s.Session(ctx, "acme", "u-a"); err != nil {
+		t.Errorf("deleting the membership dropped the session: %v", err)
+	}
+	must(t, s.PutMembership(ctx, store.Membership{Org: "acme", User: "u-a", Role: "admin"}))
+	must(t, s.DeleteSession(ctx, "acme", "u-a"))
+	if m, err := s.Membership(ctx, "acme", "u-a"); err != nil || m.Role != "admin" {
+		t.Errorf("deleting the session touched the membership: %+v, %v", m, err)
+	}
+
+	// Once every record is gone, so are the org and every shared value.
+	for _, u := range []string{"u-a", "u-b", "u-c"} {
+		must(t, s.DeleteMembership(ctx, "acme", u))
+	}
+	must(t, s.DeleteSession(ctx, "acme", "u-a")) // already gone: not an error
+	if len(s.orgs) != 0 || len(s.shapes.ids) != 0 || len(s.names.ids) != 0 {
+		t.Errorf("left behind: orgs %v, shapes %v, names %v", s.orgs, s.shapes.ids, s.names.ids)
+	}
+	// Freed ids are reused.
+	n := len(s.names.slots)
+	must(t, s.PutSession(ctx, store.Session{Org: "globex", User: "u-a", AuthenticatedAt: at}))
+	if len(s.names.slots) != n {
+		t.Errorf("names table grew from %d to %d slots with free ids", n, len(s.names.slots))
+	}
+}
+
+// TestTimes checks that session times survive the int64 nanoseconds a
+// record holds them in: the zero time, sub-second precision, and times
+// beyond what int64 nanoseconds hold, which are clamped.
+func TestTimes(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+	s := New().WithClock(func() time.Time { return now })
+	at := time.Date(2026, 6, 1, 9, 0, 0, 123456789, time.FixedZone("CEST", 2*3600))
+	far := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		user        string
+		at, expires time.Time
+		wantAt      time.Time
+		wantExpires time.Time
+	}{
+		{"u-zero", time.Time{}, time.Time{}, time.Time{}, time.Time{}},
+		{"u-ns", at, at.Add(store.MaxSessionTimeout), at, at.Add(store.MaxSessionTimeout)},
+		{"u-far", time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), far, time.Unix(0, math.MinInt64+1), time.Unix(0, math.MaxInt64)},
+	} {
+		must(t, s.PutSession(ctx, store.Session{Org: "acme", User: tc.user, AuthenticatedAt: tc.at, ExpiresAt: tc.expires}))
+		got, err := s.Session(ctx, "acme", tc.user)
+		if err != nil {
+			t.Errorf("%s: %v", tc.user, err)
+			continue
+		}
+		if !got.AuthenticatedAt.Equal(tc.wantAt) || !got.ExpiresAt.Equal(tc.wantExpires) ||
+			got.AuthenticatedAt.IsZero() != tc.wantAt.IsZero() || got.ExpiresAt.IsZero() != tc.wantExpires.IsZero() {
+			t.Errorf("%s: got %v / %v, want %v / %v", tc.user, got.AuthenticatedAt, got.ExpiresAt, tc.wantAt, tc.wantExpires)
+		}
+		if loc := got.AuthenticatedAt.Location(); !tc.wantAt.IsZero() && loc != time.UTC {
+			t.Errorf("%s: location %v, want UTC", tc.user, loc)
+		}
+	}
+	// Expiry is exact to the nanosecond.
+	must(t, s.PutSession(ctx, store.Session{Org: "acme", User: "u-edge", AuthenticatedAt: at, ExpiresAt: now.Add(time.Nanosecond)}))
+	if _, err := s.Session(ctx, "acme", "u-edge"); err != nil {
+		t.Errorf("a session expiring 1 ns from now: %v", err)
+	}
+	now = now.Add(time.Nanosecond)
+	if _, err := s.Session(ctx, "acme", "u-edge"); err == nil {
+		t.Errorf("a session at its ExpiresAt is still found")
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestModel runs random writes against the store and against a plain map
+// of whole records (the layout the store had before it was made compact),
+// and compares every lookup. The user ids are spread so that the records
+// fill several chunks and reuse freed ids.
+func TestModel(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+	s := New().WithClock(func() time.Time { return now })
+	type k struct{ org, user string }
+	members := map[k]store.Membership{}
+	sessions := map[k]store.Session{}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	orgs := []string{"acme", "Acme", "ACME", "globex", "initech"}
+	roles := []string{"", "read", "write", "admin"}
+	groups := []map[string]string{nil, {}, {"vision": "read"}, {"vision": "read", "nlp": "admin"}}
+	for i := range 20000 {
+		org, user := orgs[rnd.IntN(len(orgs))], fmt.Sprintf("u-%d", rnd.IntN(3*chunkLen))
+		key := k{store.Fold(org), user}
+		switch op := rnd.IntN(10); {
+		case op < 4:
+			m := store.Membership{Org: org, User: user, Role: roles[rnd.IntN(len(roles))],
+				ResourceGroups: maps.Clone(groups[rnd.IntN(len(groups))]), InviteRole: roles[rnd.IntN(len(roles))]}
+			must(t, s.PutMembership(ctx, m))
+			members[key] = m
+		case op < 7:
+			at := now.Add(-time.Duration(rnd.IntN(1000)) * time.Minute)
+			v := store.Session{Org: org, User: user, AuthenticatedAt: at, Email: user + "@example.com",
+				ExpiresAt: at.Add(time.Duration(rnd.IntN(2000)) * time.Minute)}
+			must(t, s.PutSession(ctx, v))
+			sessions[key] = v
+		case op < 8:
+			must(t, s.DeleteMembership(ctx, org, user))
+			delete(members, key)
+		default:
+			must(t, s.DeleteSession(ctx, org, user))
+			delete(sessions, key)
+		}
+		if i%1000 != 999 {
+			continue
+		}
+		for key, want := range members {
+			got, err := s.Membership(ctx, key.org, key.user)
+			if err != nil || !reflect.DeepEqual(*got, want) {
+				t.Fatalf("op %d: Membership(%v) = %+v, %v; want %+v", i, key, got, err, want)
+			}
+		}
+		for _, org := range []string{"acme", "globex", "initech"} {
+			list, err := s.ListSessions(ctx, org)
+			must(t, err)
+			n := 0
+			for key, want := range sessions {
+				if key.org != org || !now.Before(want.ExpiresAt) {
+					continue
+				}
+				n++
+				got, err := s.Session(ctx, key.org, key.user)
+				if err != nil || got.Org != want.Org || got.User != want.User || got.Email != want.Email ||
+					!got.AuthenticatedAt.Equal(want.AuthenticatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) {
+					t.Fatalf("op %d: Session(%v) = %+v, %v; want %+v", i, key, got, err, want)
+				}
+			}
+			if len(list) != n {
+				t.Fatalf("op %d: ListSessions(%s) = %d sessions, want %d", i, org, len(list), n)
+			}
+		}
+		records := 0
+		for _, users := range s.orgs {
+			records += len(users)
+		}
+		keys := map[k]bool{}
+		for key := range members {
+			keys[key] = true
+		}
+		for key := range sessions {
+			keys[key] = true
+		}
+		if records != len(keys) {
+			t.Fatalf("op %d: %d records for %d (org, user) pairs", i, records, len(keys))
+		}
+		if used := len(s.recs.chunks)*chunkLen - (chunkLen - len(s.recs.chunks[len(s.recs.chunks)-1])) - len(s.recs.free); used != records {
+			t.Fatalf("op %d: %d record ids in use for %d records", i, used, records)
+		}
+		now = now.Add(10 * time.Minute)
+	}
+	if len(s.recs.chunks) < 2 {
+		t.Errorf("the records fit in %d chunk: the test does not cross chunks", len(s.recs.chunks))
+	}
 }
