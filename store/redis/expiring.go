@@ -45,25 +45,33 @@ func (s *Store) PutSession(ctx context.Context, v store.Session) error {
 	if err != nil {
 		return fmt.Errorf("redis: encoding SSO session: %w", err)
 	}
-	key, idx, now := s.sessionKey(v.Org, v.User), s.sessionIndex(v.Org), s.now()
+	now := s.now()
 	_, err = s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		if expired(v.ExpiresAt, now) {
-			p.Del(ctx, key)
-			p.ZRem(ctx, idx, v.User)
-			return nil
-		}
-		var args goredis.SetArgs
-		score := math.Inf(1)
-		if !v.ExpiresAt.IsZero() {
-			args.ExpireAt = ceilMS(v.ExpiresAt)
-			score = float64(args.ExpireAt.UnixMilli())
-		}
-		p.SetArgs(ctx, key, raw, args)
-		p.ZAdd(ctx, idx, goredis.Z{Score: score, Member: v.User})
-		p.ZRemRangeByScore(ctx, idx, "-inf", strconv.FormatInt(now.UnixMilli(), 10))
+		s.queueSession(ctx, p, &v, raw, now)
 		return nil
 	})
 	return wrap(err, "writing SSO session of %s in %s", v.User, v.Org)
+}
+
+// queueSession queues on p the commands that write session v (JSON raw)
+// at now: the key and the org's index entry, or their deletion when v has
+// expired. They must run in one MULTI/EXEC.
+func (s *Store) queueSession(ctx context.Context, p goredis.Pipeliner, v *store.Session, raw []byte, now time.Time) {
+	key, idx := s.sessionKey(v.Org, v.User), s.sessionIndex(v.Org)
+	if expired(v.ExpiresAt, now) {
+		p.Del(ctx, key)
+		p.ZRem(ctx, idx, v.User)
+		return
+	}
+	var args goredis.SetArgs
+	score := math.Inf(1)
+	if !v.ExpiresAt.IsZero() {
+		args.ExpireAt = ceilMS(v.ExpiresAt)
+		score = float64(args.ExpireAt.UnixMilli())
+	}
+	p.SetArgs(ctx, key, raw, args)
+	p.ZAdd(ctx, idx, goredis.Z{Score: score, Member: v.User})
+	p.ZRemRangeByScore(ctx, idx, "-inf", strconv.FormatInt(now.UnixMilli(), 10))
 }
 
 // DeleteSession implements store.Sessions.
