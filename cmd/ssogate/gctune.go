@@ -11,14 +11,17 @@ import (
 // kilobytes, and with Go's default (GOGC=100) a small live heap is
 // collected very often: a collection marks the whole live heap, so the
 // collector's CPU per decision falls as the heap may grow further between
-// collections. tuneGC lets the heap grow by at least gcHeadroom bytes over
-// the live heap, by raising GOGC after each collection while the live heap
-// is smaller than gcHeadroom, up to gcMaxPercent; with a large live heap
-// (a memory store with many sessions) it leaves GOGC at 100. Setting GOGC
-// in the environment turns it off; GOMEMLIMIT still applies.
+// collections. tuneGC sets GOGC after each collection so that the heap may
+// grow by gcHeadroom bytes or half the live heap, whichever is more, over
+// the live heap: GOGC up to gcMaxPercent (400) while the live heap is small,
+// 100 at 64 MiB, down to gcMinPercent (50) from 128 MiB, so that a memory
+// store holding a million sessions (~130 MB) does not double its resident
+// size between collections. Setting GOGC in the environment turns it off;
+// GOMEMLIMIT still applies.
 const (
 	gcHeadroom   = 64 << 20
 	gcMaxPercent = 400
+	gcMinPercent = 50
 )
 
 func tuneGC() {
@@ -38,13 +41,14 @@ func tuneGC() {
 	retune()
 }
 
-// gcPercent is the GOGC that lets a heap of live bytes grow by gcHeadroom,
-// between 100 and gcMaxPercent.
+// gcPercent is the GOGC that lets a heap of live bytes grow by
+// max(gcHeadroom, live/2) bytes, between gcMinPercent and gcMaxPercent.
 func gcPercent(live uint64) int {
 	if live == 0 {
 		return gcMaxPercent
 	}
-	return int(min(max(100, 100*gcHeadroom/live), gcMaxPercent))
+	headroom := max(gcHeadroom, live/2)
+	return int(min(max(gcMinPercent, 100*headroom/live), gcMaxPercent))
 }
 
 // gcSentinel is garbage whose finalizer runs after the collection that

@@ -11,7 +11,9 @@ func TestGCPercent(t *testing.T) {
 		{8 << 20, gcMaxPercent},
 		{32 << 20, 200},
 		{64 << 20, 100},
-		{600 << 20, 100},
+		{96 << 20, 66},  // 64 MiB headroom
+		{128 << 20, 50}, // half the live heap from here on
+		{600 << 20, gcMinPercent},
 	} {
 		if got := gcPercent(c.live); got != c.want {
 			t.Errorf("gcPercent(%d MiB) = %d, want %d", c.live>>20, got, c.want)
