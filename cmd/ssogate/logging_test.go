@@ -2,6 +2,7 @@ package main
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -55,5 +56,36 @@ func TestServeLoggerCloseFlushes(t *testing.T) {
 func TestServeLoggerRefusesUnknownLevel(t *testing.T) {
 	if _, _, err := newServeLogger(&syncbuf.Buffer{}, "loud"); err == nil {
 		t.Fatal("no error for an unknown level")
+	}
+}
+
+// TestServeFlushesDecisionLogOnSignals: serve buffers its log, so every
+// way it is asked to stop must write the buffer out: no decision record of
+// a check answered before the signal may be lost.
+func TestServeFlushesDecisionLogOnSignals(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			g := newGateway(t)
+			cfg, grpcAddr, httpAddr := writeConfig(t, g, "s.yaml", "{backend: memory}")
+			p := startProcLevel(t, "serve", cfg, grpcAddr, httpAddr, "info")
+			const n = 10
+			for range n {
+				if _, err := p.check(checkRequest("GET", "/docs/hub", nil)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p.cmd.Process.Signal(sig)
+			select {
+			case <-p.exited:
+			case <-time.After(15 * time.Second):
+				t.Fatalf("serve did not stop after %v", sig)
+			}
+			if !p.cmd.ProcessState.Success() {
+				t.Fatalf("serve exited with %s after %v", p.cmd.ProcessState, sig)
+			}
+			if got := strings.Count(p.stderr.String(), `"msg":"decision"`); got != n {
+				t.Fatalf("%d decision records after %v, want %d:\n%s", got, sig, n, p.stderr.String())
+			}
+		})
 	}
 }

@@ -113,8 +113,14 @@ func binaryEnv() []string {
 // startProc starts serve on cfg and waits until gRPC health is SERVING.
 func startProc(t *testing.T, name, cfg, grpcAddr, httpAddr string) *proc {
 	t.Helper()
+	return startProcLevel(t, name, cfg, grpcAddr, httpAddr, "warn")
+}
+
+// startProcLevel is startProc with the given --log-level.
+func startProcLevel(t *testing.T, name, cfg, grpcAddr, httpAddr, level string) *proc {
+	t.Helper()
 	p := &proc{name: name, cfg: cfg, grpcAddr: grpcAddr, httpAddr: httpAddr, stderr: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(ssogateBinary(t), "serve", "--config", cfg, "--log-level", "warn")
+	p.cmd = exec.Command(ssogateBinary(t), "serve", "--config", cfg, "--log-level", level)
 	p.cmd.Env = binaryEnv()
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {

@@ -23,7 +23,8 @@ import (
 )
 
 // serveCmd runs the gRPC ext_authz listener and the HTTP listener until
-// SIGTERM or SIGINT, then drains in-flight checks and exits 0.
+// SIGTERM, SIGINT or SIGHUP (which would otherwise end the process without
+// writing out the buffered log), then drains in-flight checks and exits 0.
 func serveCmd(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -44,7 +45,7 @@ func serveCmd(args []string, stderr io.Writer) int {
 		return 2
 	}
 	defer closeLog()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
 	tuneGC()
 	if err := serve(ctx, *cfgPath, *statePath, *drain, logger); err != nil {

@@ -50,6 +50,7 @@ type jsonReader struct {
 	i, n int  // buf[i:n] is read and not consumed
 	line int  // line of buf[i]
 	cr   bool // buf[i-1] was '\r': a '\n' at buf[i] ends the same line
+	tab  bool // peek skipped a tab since the last line break
 	eof  bool
 	rerr error
 
@@ -119,16 +120,18 @@ func (j *jsonReader) peek() (c byte, ok bool) {
 		for j.i < j.n {
 			c = j.buf[j.i]
 			switch c {
-			case ' ', '\t':
+			case ' ':
 				j.cr = false
+			case '\t':
+				j.cr, j.tab = false, true
 			case '\n':
 				if !j.cr {
 					j.line++
 				}
-				j.cr = false
+				j.cr, j.tab = false, false
 			case '\r':
 				j.line++
-				j.cr = true
+				j.cr, j.tab = true, false
 			default:
 				return c, true
 			}
@@ -167,7 +170,9 @@ func (j *jsonReader) start() (bool, error) {
 		}
 		switch c {
 		case '{':
-			return true, nil
+			// YAML refuses a tab in the white space before the object
+			// ("found character that cannot start any token"): let it say so.
+			return !j.tab, nil
 		case '#':
 			if !j.skipComment() {
 				return false, nil

@@ -239,6 +239,8 @@ var yamlDocs = []string{
 	"memberships: [\n",
 	"memberships:\n  - {org: a, user: u}\n---\nsessions: 5\n",
 	"members: []\n",
+	"\t{\"memberships\": []}\n", // YAML refuses a tab before the object
+	"  \t {\"memberships\": []}\n",
 	"memberships: {org: a}\n",
 	"memberships: [5, s, [1]]\n",
 	"resources:\n  - {type: notebook, id: acme/x, visibility: private}\n  - {type: model, id: nope, visibility: hidden}\n",
