@@ -17,22 +17,19 @@ func benchInputs(now time.Time) map[string]map[string]any {
 	}
 	api := route("resource")
 	api["api"] = true
+	sessionAllow := func(org string) map[string]any {
+		return map[string]any{
+			"now_ns": now.UnixNano(), "method": "GET", "browser": false, "org": org, "route": route("resource"),
+			"user":       "u-alice",
+			"membership": map[string]any{"role": "write", "resource_groups": map[string]any{"vision": "read"}},
+			"session":    map[string]any{"authenticated_at_ns": now.Add(-time.Hour).UnixNano(), "age_ns": time.Hour.Nanoseconds()},
+			"resource":   map[string]any{"visibility": "private", "resource_group": "", "created_by": ""},
+		}
+	}
 	return map[string]map[string]any{
-		"session-allow": {
-			"now_ns": now.UnixNano(), "method": "GET", "browser": false, "org": "initech", "route": route("resource"),
-			"user":       "u-alice",
-			"membership": map[string]any{"role": "write", "resource_groups": map[string]any{"vision": "read"}},
-			"session":    map[string]any{"authenticated_at_ns": now.Add(-time.Hour).UnixNano(), "age_ns": time.Hour.Nanoseconds()},
-			"resource":   map[string]any{"visibility": "private", "resource_group": "", "created_by": ""},
-		},
+		"session-allow": sessionAllow("initech"),
 		// The same in an org with external collaborators (another fast path body).
-		"session-allow-ext-org": {
-			"now_ns": now.UnixNano(), "method": "GET", "browser": false, "org": "acme", "route": route("resource"),
-			"user":       "u-alice",
-			"membership": map[string]any{"role": "write", "resource_groups": map[string]any{"vision": "read"}},
-			"session":    map[string]any{"authenticated_at_ns": now.Add(-time.Hour).UnixNano(), "age_ns": time.Hour.Nanoseconds()},
-			"resource":   map[string]any{"visibility": "private", "resource_group": "", "created_by": ""},
-		},
+		"session-allow-ext-org": sessionAllow("acme"),
 		"public-read": {
 			"now_ns": now.UnixNano(), "method": "GET", "browser": false, "org": "acme", "route": route("resource"),
 			"resource": map[string]any{"visibility": "public", "resource_group": "", "created_by": ""},

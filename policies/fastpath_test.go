@@ -136,17 +136,7 @@ func nearFastPath(r *rand.Rand, now int64) map[string]any {
 			delete(in, "session")
 		}
 	}
-	other := randomInput(r, now, r.IntN(2) == 0)
-	keys := []string{"method", "browser", "route", "org", "user", "membership", "session", "resource"}
-	for range r.IntN(3) {
-		k := pick(r, keys...)
-		if v, ok := other[k]; ok {
-			in[k] = v
-		} else {
-			delete(in, k)
-		}
-	}
-	return in
+	return perturb(r, in, now)
 }
 
 // nearDenialFastPath returns an input a denial fast path decides (a member
@@ -165,6 +155,12 @@ func nearDenialFastPath(r *rand.Rand, now int64) map[string]any {
 		age := int64(pick(r, time.Hour, 24*time.Hour, 168*time.Hour, 200*time.Hour))
 		in["session"] = map[string]any{"authenticated_at_ns": now - age, "age_ns": age}
 	}
+	return perturb(r, in, now)
+}
+
+// perturb replaces up to two fields of in by those of a random input (or
+// removes them), and returns in.
+func perturb(r *rand.Rand, in map[string]any, now int64) map[string]any {
 	other := randomInput(r, now, r.IntN(2) == 0)
 	keys := []string{"method", "browser", "route", "org", "user", "membership", "session", "resource"}
 	for range r.IntN(3) {

@@ -251,21 +251,32 @@ func (j *jsonReader) members(fn func(key []byte, line int) error) error {
 		if err := fn(j.key, line); err != nil {
 			return err
 		}
-		if c, err = j.next(); err != nil {
+		done, err := j.afterItem('}')
+		if done || err != nil {
 			return err
 		}
-		if c == '}' {
-			j.i++
-			return nil
-		}
-		if c != ',' {
-			return j.notJSON("want ',' or '}'")
-		}
-		j.i++
 		if c, err = j.next(); err != nil {
 			return err
 		}
 	}
+}
+
+// afterItem reads what follows a member or an element: the collection's
+// closing byte (done) or a ',' before the next item.
+func (j *jsonReader) afterItem(closing byte) (done bool, err error) {
+	c, err := j.next()
+	if err != nil {
+		return false, err
+	}
+	j.i++
+	switch c {
+	case closing:
+		return true, nil
+	case ',':
+		return false, nil
+	}
+	j.i--
+	return false, j.notJSON(fmt.Sprintf("want ',' or '%c'", closing))
 }
 
 // elements reads the elements of the array at buf[i] ('['): fn reads
@@ -284,17 +295,10 @@ func (j *jsonReader) elements(fn func(c byte, i int) error) error {
 		if err := fn(c, i); err != nil {
 			return err
 		}
-		if c, err = j.next(); err != nil {
+		done, err := j.afterItem(']')
+		if done || err != nil {
 			return err
 		}
-		if c == ']' {
-			j.i++
-			return nil
-		}
-		if c != ',' {
-			return j.notJSON("want ',' or ']'")
-		}
-		j.i++
 		if c, err = j.next(); err != nil {
 			return err
 		}
