@@ -30,6 +30,12 @@ func benchInputs(now time.Time) map[string]map[string]any {
 		"session-allow": sessionAllow("initech"),
 		// The same in an org with external collaborators (another fast path body).
 		"session-allow-ext-org": sessionAllow("acme"),
+		// A member with a valid session writes (full_decision).
+		"session-write": func() map[string]any {
+			in := sessionAllow("initech")
+			in["method"] = "PUT"
+			return in
+		}(),
 		"public-read": {
 			"now_ns": now.UnixNano(), "method": "GET", "browser": false, "org": "acme", "route": route("resource"),
 			"resource": map[string]any{"visibility": "public", "resource_group": "", "created_by": ""},
@@ -70,7 +76,7 @@ func BenchmarkDecide(b *testing.B) {
 		b.Fatal(err)
 	}
 	now := time.Now()
-	for _, name := range []string{"session-allow", "session-allow-ext-org", "public-read", "redirect", "api-401", "not-org"} {
+	for _, name := range []string{"session-allow", "session-allow-ext-org", "session-write", "public-read", "redirect", "api-401", "not-org"} {
 		v, err := ast.InterfaceToValue(benchInputs(now)[name])
 		if err != nil {
 			b.Fatal(err)
@@ -116,7 +122,7 @@ func BenchmarkEvaluate(b *testing.B) {
 		b.Fatal(err)
 	}
 	now := time.Now()
-	for _, name := range []string{"session-allow", "session-allow-ext-org", "public-read", "redirect", "api-401", "not-org"} {
+	for _, name := range []string{"session-allow", "session-allow-ext-org", "session-write", "public-read", "redirect", "api-401", "not-org"} {
 		v, err := ast.InterfaceToValue(benchInputs(now)[name])
 		if err != nil {
 			b.Fatal(err)

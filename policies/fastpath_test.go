@@ -58,7 +58,7 @@ func TestFastPathAgreesWithFullDecision(t *testing.T) {
 		caches := newEvalCaches()
 		r := rand.New(rand.NewPCG(6, uint64(len(extra))))
 		now := time.Date(2026, 6, 2, 12, 0, 0, 0, time.UTC).UnixNano()
-		fast, members, denials := 0, 0, 0
+		fast, members, denials, unindexed := 0, 0, 0, 0
 		const n = 4000
 		for i := range n {
 			var in map[string]any
@@ -104,12 +104,26 @@ func TestFastPathAgreesWithFullDecision(t *testing.T) {
 			if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
 				t.Fatalf("input %v: engine decided %+v (%v), want %+v (%v)", in, got, err, want, wantErr)
 			}
+			// The engine skips OPA's rule index for some inputs (see
+			// indexes): with it forced on, the decision is the same.
+			if !indexes(v) {
+				unindexed++
+				skipIndexWithSession = false
+				got, err = eng.evaluate(ctx, v, caches)
+				skipIndexWithSession = true
+				if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
+					t.Fatalf("input %v: engine decided %+v (%v) with the rule index, want %+v (%v)", in, got, err, want, wantErr)
+				}
+			}
 		}
-		t.Logf("custom module %v: the fast paths allowed %d of %d inputs (members %d) and denied %d", extra != "", fast, n, members, denials)
+		t.Logf("custom module %v: the fast paths allowed %d of %d inputs (members %d) and denied %d; %d without the rule index", extra != "", fast, n, members, denials, unindexed)
 		// With a custom module the allow fast paths step aside altogether;
 		// the denial fast paths apply either way.
 		if extra == "" && fast < n/10 || extra != "" && fast != 0 {
 			t.Errorf("custom module %v: the allow fast paths decided %d of %d inputs", extra != "", fast, n)
+		}
+		if unindexed < n/10 {
+			t.Errorf("custom module %v: %d of %d inputs evaluated without the rule index", extra != "", unindexed, n)
 		}
 		if denials < n/20 {
 			t.Errorf("custom module %v: the denial fast paths decided %d of %d inputs", extra != "", denials, n)
