@@ -38,9 +38,11 @@ type Lookup interface {
 type Options struct {
 	// Now is the decision clock; nil means time.Now. eval fixes it with --now.
 	Now func() time.Time
-	// Logger receives the decision log (one record per Check) and errors;
-	// nil discards them.
+	// Logger receives errors, and the decision log (one record per Check)
+	// when Decisions is nil; nil discards them.
 	Logger *slog.Logger
+	// Decisions, when set, receives the decision log instead of Logger.
+	Decisions DecisionLog
 	// Metrics, when set, observes every decision: the HTTP status (200 for
 	// allow), the reason code and the time spent in Check.
 	Metrics interface {
@@ -63,11 +65,12 @@ type state struct {
 type Authorizer struct {
 	authv3.UnimplementedAuthorizationServer
 
-	state   atomic.Pointer[state]
-	store   Lookup
-	now     func() time.Time
-	logger  *slog.Logger
-	metrics interface {
+	state     atomic.Pointer[state]
+	store     Lookup
+	now       func() time.Time
+	logger    *slog.Logger
+	decisions DecisionLog
+	metrics   interface {
 		ObserveDecision(status int, reason string, took time.Duration)
 	}
 }
@@ -82,6 +85,10 @@ func New(ctx context.Context, cfg *config.Config, st Lookup, o Options) (*Author
 	}
 	if a.logger == nil {
 		a.logger = slog.New(slog.DiscardHandler)
+	}
+	a.decisions = o.Decisions
+	if a.decisions == nil {
+		a.decisions = SlogDecisions{Handler: a.logger.Handler()}
 	}
 	if err := a.Reload(ctx, cfg); err != nil {
 		return nil, err
@@ -319,21 +326,17 @@ func (a *Authorizer) logDecision(ctx context.Context, req *authv3.CheckRequest, 
 	if o.status == 503 {
 		level = slog.LevelError
 	}
-	if !a.logger.Enabled(ctx, level) {
+	if !a.decisions.Enabled(ctx, level) {
 		return
 	}
-	attrs := []slog.Attr{
-		slog.String("request_id", req.GetAttributes().GetRequest().GetHttp().GetId()),
-		slog.Bool("allow", o.status == 200),
-		slog.Int("status", o.status),
-		slog.String("reason", o.reason),
-		slog.String("path", o.path),
-		slog.String("org", o.org),
-		slog.String("user", o.user),
-		slog.Duration("took", took),
-	}
-	if o.err != nil {
-		attrs = append(attrs, slog.String("error", o.err.Error()))
-	}
-	a.logger.LogAttrs(ctx, level, "decision", attrs...)
+	a.decisions.LogDecision(ctx, level, DecisionRecord{
+		RequestID: req.GetAttributes().GetRequest().GetHttp().GetId(),
+		Status:    o.status,
+		Reason:    o.reason,
+		Path:      o.path,
+		Org:       o.org,
+		User:      o.user,
+		Took:      took,
+		Err:       o.err,
+	})
 }
