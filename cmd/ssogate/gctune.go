@@ -10,18 +10,26 @@ import (
 // GC headroom (docs/performance.md): each decision allocates a few
 // kilobytes, and with Go's default (GOGC=100) a small live heap is
 // collected very often: a collection marks the whole live heap, so the
-// collector's CPU per decision falls as the heap may grow further between
-// collections. tuneGC sets GOGC after each collection so that the heap may
-// grow by gcHeadroom bytes or half the live heap, whichever is more, over
-// the live heap: GOGC up to gcMaxPercent (400) while the live heap is small,
-// 100 at 64 MiB, down to gcMinPercent (50) from 128 MiB, so that a memory
-// store holding a million sessions (~130 MB) does not double its resident
-// size between collections. Setting GOGC in the environment turns it off;
-// GOMEMLIMIT still applies.
+// collector's CPU per decision is the live heap over the headroom (how far
+// the heap may grow between collections) times what a decision allocates.
+// tuneGC sets GOGC after each collection from the live heap:
+//
+//   - up to 64 MiB live, a headroom of gcMaxHeadroom (128 MiB), so that
+//     the collector's share stays small as orgs, resources and members add
+//     live data (10,000 orgs hold ~40 MB);
+//   - from 64 to 128 MiB live, a heap goal of gcHeapGoal (192 MiB), so that
+//     a memory store holding a million sessions (~130 MB live) stays within
+//     its memory budget;
+//   - beyond, a headroom of gcMinHeadroom (64 MiB) or half the live heap,
+//     whichever is more (GOGC 50 from 128 MiB on).
+//
+// Setting GOGC in the environment turns it off; GOMEMLIMIT still applies.
 const (
-	gcHeadroom   = 64 << 20
-	gcMaxPercent = 400
-	gcMinPercent = 50
+	gcMaxHeadroom = 128 << 20
+	gcMinHeadroom = 64 << 20
+	gcHeapGoal    = 192 << 20
+	gcMaxPercent  = 1600
+	gcMinPercent  = 50
 )
 
 func tuneGC() {
@@ -41,13 +49,13 @@ func tuneGC() {
 	retune()
 }
 
-// gcPercent is the GOGC that lets a heap of live bytes grow by
-// max(gcHeadroom, live/2) bytes, between gcMinPercent and gcMaxPercent.
+// gcPercent is the GOGC that gives a heap of live bytes the headroom
+// described above, between gcMinPercent and gcMaxPercent.
 func gcPercent(live uint64) int {
 	if live == 0 {
 		return gcMaxPercent
 	}
-	headroom := max(gcHeadroom, live/2)
+	headroom := max(live/2, min(gcMaxHeadroom, max(gcMinHeadroom, gcHeapGoal-min(live, gcHeapGoal))))
 	return int(min(max(gcMinPercent, 100*headroom/live), gcMaxPercent))
 }
 
