@@ -17,6 +17,7 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/open-policy-agent/opa/v1/ast"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/ssogate/ssogate/config"
@@ -54,11 +55,18 @@ type Options struct {
 type state struct {
 	publicURL string
 	orgs      route.OrgMap
-	byName    map[string]*config.Org // canonical name → org
+	byName    map[string]orgEntry // canonical name → org
 	policy    *policies.Engine
 	auth      *identity.Authenticator
 	mdNS      string
 	mdKey     string
+}
+
+// orgEntry is an org's configuration and what the decision path derives
+// from it once, at load time.
+type orgEntry struct {
+	*config.Org
+	name *ast.Term // the canonical name as the policy input's org
 }
 
 // Authorizer decides CheckRequests. It is safe for concurrent use.
@@ -111,7 +119,7 @@ func (a *Authorizer) Reload(ctx context.Context, cfg *config.Config) error {
 func buildState(ctx context.Context, cfg *config.Config, now func() time.Time) (*state, error) {
 	s := &state{
 		publicURL: cfg.Gateway.PublicURL,
-		byName:    make(map[string]*config.Org, len(cfg.Orgs)),
+		byName:    make(map[string]orgEntry, len(cfg.Orgs)),
 		mdNS:      cfg.Gateway.Identity.Metadata.Namespace,
 		mdKey:     cfg.Gateway.Identity.Metadata.Key,
 	}
@@ -119,7 +127,7 @@ func buildState(ctx context.Context, cfg *config.Config, now func() time.Time) (
 	data := make(map[string]policies.Org, len(cfg.Orgs))
 	for _, o := range cfg.Orgs {
 		names = append(names, o.Name)
-		s.byName[o.Name] = o
+		s.byName[o.Name] = orgEntry{Org: o, name: ast.StringTerm(o.Name)}
 		data[o.Name] = policies.Org{
 			SSOEnabled:            o.SSO.Enabled,
 			Mode:                  o.SSO.Mode,
@@ -201,7 +209,7 @@ func (a *Authorizer) decide(ctx context.Context, s *state, req *authv3.CheckRequ
 	method = upperASCII(method)
 
 	var user *identity.User
-	if org != nil && org.SSO.Enabled && rt.Kind != route.LoginFlow {
+	if org.Org != nil && org.SSO.Enabled && rt.Kind != route.LoginFlow {
 		user, err = s.auth.Authenticate(ctx, h, metadataClaims(req, s.mdNS, s.mdKey))
 		switch {
 		case errors.Is(err, identity.ErrAmbiguousIdentity):
@@ -214,14 +222,14 @@ func (a *Authorizer) decide(ctx context.Context, s *state, req *authv3.CheckRequ
 			return unavailable(o, fmt.Errorf("identifying the platform user: %w", err))
 		}
 	}
-	in := policyInput{now: now, method: method, browser: accept.HTML(h.Get("accept")), route: rt}
+	in := policyInput{now: now, method: method, browser: accept.HTML(h.Get("accept")), route: rt, org: org.name}
 	if user != nil {
 		o.user = user.Sub
 		in.user = user.Sub
 	}
 	// Orgs without SSO are allowed whatever the store holds (outcome 1), so
 	// they do not read it: a store outage leaves them alone.
-	if org != nil && org.SSO.Enabled {
+	if org.Org != nil && org.SSO.Enabled {
 		if err := a.load(ctx, &in); err != nil {
 			return unavailable(o, err)
 		}

@@ -98,7 +98,9 @@ type recordingLog struct {
 	}
 }
 
-func (l *recordingLog) Enabled(_ context.Context, level slog.Level) bool { return level >= slog.LevelInfo }
+func (l *recordingLog) Enabled(_ context.Context, level slog.Level) bool {
+	return level >= slog.LevelInfo
+}
 
 func (l *recordingLog) LogDecision(_ context.Context, level slog.Level, r DecisionRecord) {
 	l.mu.Lock()

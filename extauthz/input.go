@@ -19,6 +19,7 @@ type policyInput struct {
 	method     string
 	browser    bool
 	route      route.Route
+	org        *ast.Term // route.Org as a term, built at load time; nil builds one
 	user       string
 	membership *store.Membership
 	session    *store.Session
@@ -159,7 +160,11 @@ func (in *policyInput) value() ast.Value {
 		ast.Item(kRoute, routeTerm(rt)),
 	)
 	if rt.Org != "" {
-		items = append(items, ast.Item(kOrg, ast.StringTerm(rt.Org)))
+		org := in.org
+		if org == nil {
+			org = ast.StringTerm(rt.Org)
+		}
+		items = append(items, ast.Item(kOrg, org))
 	}
 	if in.user != "" {
 		items = append(items, ast.Item(kUser, ast.StringTerm(in.user)))

@@ -151,9 +151,9 @@ func (e *Engine) evaluate(ctx context.Context, input ast.Value, c *evalCaches) (
 
 // Input keys and values indexes reads.
 var (
-	keySession = ast.StringTerm("session")
-	keyMethod  = ast.StringTerm("method")
-	methodGET  = ast.String("GET")
+	keySession           = ast.StringTerm("session")
+	keyMethod            = ast.StringTerm("method")
+	methodGET  ast.Value = ast.String("GET") // boxed once, not per call
 )
 
 // indexes reports whether an evaluation of input should use OPA's rule
