@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -92,5 +93,27 @@ func TestBaseCache(t *testing.T) {
 	c.reset()
 	if v := c.Get(ref("data.ssogate.orgs")); v != nil {
 		t.Errorf("after reset: %v", v)
+	}
+}
+
+// reset forgets every entry, however many evaluations filled the cache
+// before: buckets kept from earlier evaluations (up to maxBuckets) come back
+// empty, and Keys lists only what was cached since.
+func TestVirtualCacheResetAfterManyEvaluations(t *testing.T) {
+	c := newVirtualCache()
+	for eval := 0; eval < 3*maxBuckets; eval++ {
+		r := ref(fmt.Sprintf("data.a.r%d", eval%(maxBuckets/2)))
+		if v, undef := c.Get(r); v != nil || undef {
+			t.Fatalf("evaluation %d: %v cached from an earlier evaluation: %v, %v", eval, r, v, undef)
+		}
+		c.Put(r, ast.IntNumberTerm(eval))
+		c.Put(ref("data.a.always"), ast.IntNumberTerm(eval))
+		if v, _ := c.Get(ref("data.a.always")); v.Value.Compare(ast.Number(fmt.Sprint(eval))) != 0 {
+			t.Fatalf("evaluation %d: data.a.always = %v", eval, v)
+		}
+		if keys := c.Keys(); len(keys) != 2 {
+			t.Fatalf("evaluation %d: keys %v, want 2", eval, keys)
+		}
+		c.reset()
 	}
 }
