@@ -1,7 +1,6 @@
 package extauthz
 
 import (
-	"encoding/json"
 	"strconv"
 	"time"
 
@@ -51,8 +50,34 @@ var (
 	kCreatedBy  = ast.StringTerm("created_by")
 )
 
-func nsTerm(ns int64) *ast.Term {
-	return ast.NumberTerm(json.Number(strconv.FormatInt(ns, 10)))
+// inputTerms holds the terms one input builds beyond the shared ones
+// (numbers, the user, the session and resource objects, the creator), so
+// that they take one allocation instead of one each: the input is built on
+// every Check, and its allocations were a sixth of the server's. OPA does
+// not modify its input's terms.
+type inputTerms struct {
+	terms [8]ast.Term // value uses at most 8: now, org, user, session (3), resource (2)
+	n     int
+}
+
+// term returns the next term, holding v.
+func (a *inputTerms) term(v ast.Value) *ast.Term {
+	t := &a.terms[a.n]
+	a.n++
+	t.Value = v
+	return t
+}
+
+// nsDigits returns the decimal digits of a, b and c, cut from one string.
+func nsDigits(a, b, c int64) [3]string {
+	var buf [3 * 20]byte
+	d := strconv.AppendInt(buf[:0], a, 10)
+	i := len(d)
+	d = strconv.AppendInt(d, b, 10)
+	j := len(d)
+	d = strconv.AppendInt(d, c, 10)
+	all := string(d)
+	return [3]string{all[:i], all[i:j], all[j:]}
 }
 
 // Terms that recur in every input are built once and shared: OPA does not
@@ -152,9 +177,17 @@ func membershipTerm(m *store.Membership) *ast.Term {
 
 func (in *policyInput) value() ast.Value {
 	rt := in.route
+	a := &inputTerms{}
+	nowNS := in.now.UnixNano()
+	var at int64
+	if in.session != nil {
+		at = in.session.AuthenticatedAt.UnixNano()
+	}
+	// age_ns saves the policy big-number arithmetic on timestamps.
+	digits := nsDigits(nowNS, at, nowNS-at)
 	var buf [9][2]*ast.Term
 	items := append(buf[:0],
-		ast.Item(kNow, nsTerm(in.now.UnixNano())),
+		ast.Item(kNow, a.term(ast.Number(digits[0]))),
 		ast.Item(kMethod, stringTerm(in.method)),
 		ast.Item(kBrowser, ast.InternedTerm(in.browser)),
 		ast.Item(kRoute, routeTerm(rt)),
@@ -162,29 +195,31 @@ func (in *policyInput) value() ast.Value {
 	if rt.Org != "" {
 		org := in.org
 		if org == nil {
-			org = ast.StringTerm(rt.Org)
+			org = a.term(ast.String(rt.Org))
 		}
 		items = append(items, ast.Item(kOrg, org))
 	}
 	if in.user != "" {
-		items = append(items, ast.Item(kUser, ast.StringTerm(in.user)))
+		items = append(items, ast.Item(kUser, a.term(ast.String(in.user))))
 	}
 	if m := in.membership; m != nil {
 		items = append(items, ast.Item(kMembership, membershipTerm(m)))
 	}
-	if s := in.session; s != nil {
-		// age_ns saves the policy big-number arithmetic on timestamps.
-		at := s.AuthenticatedAt.UnixNano()
-		items = append(items, ast.Item(kSession, ast.NewTerm(ast.NewObject(
-			ast.Item(kAuthAt, nsTerm(at)),
-			ast.Item(kAge, nsTerm(in.now.UnixNano()-at)),
+	if in.session != nil {
+		items = append(items, ast.Item(kSession, a.term(ast.NewObject(
+			ast.Item(kAuthAt, a.term(ast.Number(digits[1]))),
+			ast.Item(kAge, a.term(ast.Number(digits[2]))),
 		))))
 	}
 	if r := in.resource; r != nil {
-		items = append(items, ast.Item(kResource, ast.NewTerm(ast.NewObject(
+		createdBy, ok := commonTerms[r.CreatedBy]
+		if !ok {
+			createdBy = a.term(ast.String(r.CreatedBy))
+		}
+		items = append(items, ast.Item(kResource, a.term(ast.NewObject(
 			ast.Item(kVisibility, stringTerm(r.Visibility)),
 			ast.Item(kGroup, stringTerm(r.ResourceGroup)),
-			ast.Item(kCreatedBy, stringTerm(r.CreatedBy)),
+			ast.Item(kCreatedBy, createdBy),
 		))))
 	}
 	return ast.NewObject(items...)

@@ -45,7 +45,7 @@ func TestPolicyInputValue(t *testing.T) {
 		"session":    map[string]any{"authenticated_at_ns": now.Add(-time.Hour).UnixNano(), "age_ns": time.Hour.Nanoseconds()},
 		"resource":   map[string]any{"visibility": "private", "resource_group": "vision", "created_by": "u-bob"},
 	})
-	if got := in.value(); got.Compare(want) != 0 {
+	if got := in.value(); got.Compare(want) != 0 || got.Hash() != want.Hash() {
 		t.Errorf("input\n %v\nwant\n %v", got, want)
 	}
 	anon := policyInput{now: now, method: "GET", route: route.Route{Kind: route.None}}
@@ -53,7 +53,7 @@ func TestPolicyInputValue(t *testing.T) {
 		"now_ns": now.UnixNano(), "method": "GET", "browser": false,
 		"route": map[string]any{"kind": "none", "api": false, "git": false, "settings": false, "discussions": false, "git_read": false},
 	})
-	if got := anon.value(); got.Compare(want) != 0 {
+	if got := anon.value(); got.Compare(want) != 0 || got.Hash() != want.Hash() {
 		t.Errorf("anonymous input\n %v\nwant\n %v", got, want)
 	}
 }
