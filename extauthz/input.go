@@ -53,8 +53,8 @@ var (
 // inputTerms holds the terms one input builds beyond the shared ones
 // (numbers, the user, the session and resource objects, the creator), so
 // that they take one allocation instead of one each: the input is built on
-// every Check, and its allocations were a sixth of the server's. OPA does
-// not modify its input's terms.
+// every Check, and was a third of a member's Check's allocations (34 of
+// 104). OPA does not modify its input's terms.
 type inputTerms struct {
 	terms [8]ast.Term // value uses at most 8: now, org, user, session (3), resource (2)
 	n     int
