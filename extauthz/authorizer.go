@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -124,18 +125,11 @@ func buildState(ctx context.Context, cfg *config.Config, now func() time.Time) (
 		mdKey:     cfg.Gateway.Identity.Metadata.Key,
 	}
 	names := make([]string, 0, len(cfg.Orgs))
-	data := make(map[string]policies.Org, len(cfg.Orgs))
 	for _, o := range cfg.Orgs {
 		names = append(names, o.Name)
 		s.byName[o.Name] = orgEntry{Org: o, name: ast.StringTerm(o.Name)}
-		data[o.Name] = policies.Org{
-			SSOEnabled:            o.SSO.Enabled,
-			Mode:                  o.SSO.Mode,
-			DefaultRole:           o.DefaultRole.String(),
-			SessionTimeout:        o.SSO.SessionTimeout,
-			ExternalCollaborators: o.SSO.ExternalCollaborators,
-		}
 	}
+	data := PolicyOrgs(cfg)
 	s.orgs = route.NewOrgMap(names...)
 	extra, err := policies.LoadDir(cfg.Gateway.PolicyDir)
 	if err != nil {
@@ -150,6 +144,22 @@ func buildState(ctx context.Context, cfg *config.Config, now func() time.Time) (
 	}
 	s.auth = auth
 	return s, nil
+}
+
+// PolicyOrgs returns the org data the policy reads (data.ssogate.orgs),
+// by canonical org name, from a loaded configuration.
+func PolicyOrgs(cfg *config.Config) map[string]policies.Org {
+	data := make(map[string]policies.Org, len(cfg.Orgs))
+	for _, o := range cfg.Orgs {
+		data[o.Name] = policies.Org{
+			SSOEnabled:            o.SSO.Enabled,
+			Mode:                  o.SSO.Mode,
+			DefaultRole:           o.DefaultRole.String(),
+			SessionTimeout:        o.SSO.SessionTimeout,
+			ExternalCollaborators: o.SSO.ExternalCollaborators,
+		}
+	}
+	return data
 }
 
 // Check implements envoy.service.auth.v3.Authorization/Check. It never
@@ -310,7 +320,14 @@ func (a *Authorizer) respond(s *state, d policies.Decision, org, user, rawPath s
 	return deny(503, errorBody(errUnavailable)), 503
 }
 
+// badRequest refuses a request whose path could not be normalised. The
+// decision log gets the raw path without its query and fragment, which
+// may carry secrets (an access_token parameter); the normalised path of
+// every other decision has neither.
 func badRequest(path string, err error) outcome {
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
 	return outcome{resp: deny(400, errorBody(errBadRequest)), status: 400, reason: errBadRequest, path: path, err: err}
 }
 

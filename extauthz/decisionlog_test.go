@@ -110,3 +110,22 @@ func (l *recordingLog) LogDecision(_ context.Context, level slog.Level, r Decisi
 		r     DecisionRecord
 	}{level, r})
 }
+
+// A request refused for its path is logged without its query: a query
+// may carry secrets (access_token=...), and no other record has one.
+func TestDecisionLogDropsQueryOfBadPath(t *testing.T) {
+	f := newFixture(t, "")
+	var out bytes.Buffer
+	a, err := New(context.Background(), f.cfg, f.store, Options{Logger: slog.New(slog.NewJSONHandler(&out, nil))})
+	must(t, err)
+	for _, p := range []string{"/acme/x%zz?access_token=SECRET123", "/acme/../../x#SECRET123", "/acme/x%zz#a?SECRET123"} {
+		out.Reset()
+		resp, _ := a.Check(context.Background(), request("GET", p, nil))
+		if got := inspect(t, resp).status; got != 400 {
+			t.Fatalf("%s: status %d, want 400", p, got)
+		}
+		if strings.Contains(out.String(), "SECRET123") || !strings.Contains(out.String(), `"status":400`) {
+			t.Errorf("%s: record %s", p, out.String())
+		}
+	}
+}

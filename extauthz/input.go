@@ -1,6 +1,7 @@
 package extauthz
 
 import (
+	"math"
 	"strconv"
 	"time"
 
@@ -183,8 +184,14 @@ func (in *policyInput) value() ast.Value {
 	if in.session != nil {
 		at = in.session.AuthenticatedAt.UnixNano()
 	}
-	// age_ns saves the policy big-number arithmetic on timestamps.
-	digits := nsDigits(nowNS, at, nowNS-at)
+	// age_ns saves the policy big-number arithmetic on timestamps. A
+	// session authenticated over 292 years ago would overflow it into a negative (valid)
+	// age: it counts as the oldest possible instead (fail closed).
+	age := nowNS - at
+	if at < 0 && age < 0 {
+		age = math.MaxInt64
+	}
+	digits := nsDigits(nowNS, at, age)
 	var buf [9][2]*ast.Term
 	items := append(buf[:0],
 		ast.Item(kNow, a.term(ast.Number(digits[0]))),

@@ -1,6 +1,8 @@
 package extauthz
 
 import (
+	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -71,5 +73,19 @@ func TestMembershipTerm(t *testing.T) {
 		if got := membershipTerm(&m).Value; got.Compare(want) != 0 {
 			t.Errorf("membership %+v: %v, want %v", m, got, want)
 		}
+	}
+}
+
+// A session so old that now - authenticated_at overflows int64 gets the
+// largest age, which no session timeout admits, not a wrapped negative one.
+func TestPolicyInputAgeOverflow(t *testing.T) {
+	now := time.Date(2026, 6, 2, 12, 0, 0, 0, time.UTC)
+	in := policyInput{now: now, method: "GET", route: route.Route{Kind: route.Resource, Org: "acme"}, user: "u-alice",
+		membership: &store.Membership{Role: "read"},
+		session:    &store.Session{AuthenticatedAt: time.Date(1690, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	obj := in.value().(ast.Object)
+	age := obj.Get(ast.StringTerm("session")).Value.(ast.Object).Get(ast.StringTerm("age_ns")).Value
+	if age.Compare(ast.Number(fmt.Sprint(int64(math.MaxInt64)))) != 0 {
+		t.Errorf("age_ns = %v, want %d", age, int64(math.MaxInt64))
 	}
 }

@@ -12,9 +12,9 @@ import (
 	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
-// noCancel stands in for rego's per-evaluation goroutine that watches ctx:
-// Decide checks ctx itself, and an evaluation takes microseconds. noMetrics
-// stands in for a metrics registry per evaluation that nothing reads.
+// noCancel is the cancellation of an evaluation whose ctx can never be
+// done. noMetrics stands in for a metrics registry per evaluation that
+// nothing reads.
 var (
 	noCancel  = topdown.NewCancel() // never cancelled
 	noMetrics = metrics.NoOp()
@@ -133,6 +133,14 @@ func (e *Engine) evaluate(ctx context.Context, input ast.Value, c *evalCaches) (
 		WithVirtualCache(c.virtual).
 		WithBaseCache(c.base).
 		WithIndexing(indexes(input))
+	if ctx.Done() != nil {
+		// Stop the evaluation when ctx is done (a custom module can loop
+		// for seconds): rego watches ctx with a goroutine per evaluation;
+		// context.AfterFunc registers a callback instead.
+		cancel := topdown.NewCancel()
+		q = q.WithCancel(cancel)
+		defer context.AfterFunc(ctx, cancel.Cancel)()
+	}
 	var result *ast.Term
 	n := 0
 	err := q.Iter(ctx, func(qr topdown.QueryResult) error {

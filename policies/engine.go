@@ -186,10 +186,21 @@ func New(ctx context.Context, orgs map[string]Org, extra []Module) (*Engine, err
 	return e, nil
 }
 
+// reservedPaths are the data paths that belong to ssogate: the default
+// policy and the org data. An extra module may define no rule at, under or
+// above them.
+var reservedPaths = []ast.Ref{
+	ast.MustParseRef("data.ssogate.authz"),
+	ast.MustParseRef("data.ssogate.orgs"),
+}
+
 // checkExtra refuses extra modules that would redefine the default policy
-// or its data instead of adding to data.ssogate.custom: packages
-// ssogate.authz and ssogate.orgs (and below) belong to ssogate. A module
-// that fails to parse is reported with its file and line.
+// or its data instead of adding to data.ssogate.custom: no rule of an extra
+// module may define anything at, under or above data.ssogate.authz or
+// data.ssogate.orgs, whatever its package (package ssogate.authz, or
+// package ssogate with a rule authz.x or orgs.acme.sso_enabled, would
+// loosen the policy). A module that fails to parse is reported with its
+// file and line.
 func checkExtra(extra []Module) error {
 	var errs []error
 	for _, m := range extra {
@@ -201,15 +212,46 @@ func checkExtra(extra []Module) error {
 		if mod == nil {
 			continue
 		}
-		pkg := strings.TrimPrefix(mod.Package.Path.String(), "data.")
-		for _, reserved := range []string{"ssogate.authz", "ssogate.orgs"} {
-			if pkg == reserved || strings.HasPrefix(pkg, reserved+".") {
-				errs = append(errs, CompileError{File: m.Name, Line: mod.Package.Location.Row,
-					Msg: fmt.Sprintf("package %s is reserved for the default policy; add denials to package ssogate.custom (deny contains msg if ...)", pkg)})
+		refuse := func(line int, path ast.Ref) {
+			errs = append(errs, CompileError{File: m.Name, Line: line,
+				Msg: fmt.Sprintf("%s is reserved for the default policy and its org data; add denials to package ssogate.custom (deny contains msg if ...)", path)})
+		}
+		if underReserved(mod.Package.Path) {
+			refuse(mod.Package.Location.Row, mod.Package.Path)
+			continue
+		}
+		for _, r := range mod.Rules {
+			// The rule's path is its package's path and its head's ref; a
+			// ref head with variables (orgs[x].y) may reach anything below
+			// its ground prefix.
+			path := mod.Package.Path.Extend(r.Head.Ref().GroundPrefix())
+			if underReserved(path) || aboveReserved(path) {
+				refuse(r.Location.Row, path)
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// underReserved reports whether path is a reserved path or below one.
+func underReserved(path ast.Ref) bool {
+	for _, p := range reservedPaths {
+		if path.HasPrefix(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// aboveReserved reports whether path is a proper prefix of a reserved path
+// (a rule there would define the reserved document as part of its value).
+func aboveReserved(path ast.Ref) bool {
+	for _, p := range reservedPaths {
+		if len(path) < len(p) && p.HasPrefix(path) {
+			return true
+		}
+	}
+	return false
 }
 
 // fastPathGuard ends the lines of authz.rego that make a fast path step

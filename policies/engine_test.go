@@ -2,6 +2,7 @@ package policies
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,18 +124,37 @@ func TestBrokenModulesAreRefused(t *testing.T) {
 	}
 }
 
-// Extra modules may not redefine the default policy or its data: they
-// could loosen it (e.g. make session_valid true for someone).
-func TestReservedPackagesAreRefused(t *testing.T) {
-	for _, src := range []string{
-		"package ssogate.authz\n\ndecision := {\"allow\": true, \"reason\": \"x\"} if input.method == \"GET\"\n",
-		"package ssogate.authz\n\nsession_valid if input.user == \"u-carol\"\n",
-		"package ssogate.authz.more\n\nx := 1\n",
-		"package ssogate.orgs\n\nacme := {}\n",
+// Extra modules may not redefine the default policy or its data, from any
+// package: they could loosen it (e.g. make session_valid true for someone,
+// or add an external collaborator, who is exempt from SSO).
+func TestReservedPathsAreRefused(t *testing.T) {
+	for _, c := range []struct {
+		src  string
+		line int
+	}{
+		{"package ssogate.authz\n\ndecision := {\"allow\": true, \"reason\": \"x\"} if input.method == \"GET\"\n", 1},
+		{"package ssogate.authz\n\nsession_valid if input.user == \"u-carol\"\n", 1},
+		{"package ssogate.authz.more\n\nx := 1\n", 1},
+		{"package ssogate.orgs\n\nacme := {}\n", 1},
+		{"package ssogate\n\nauthz.public_content if not input.user\n", 3},
+		{"package ssogate\n\norgs.acme.external_collaborators[\"u-carol\"] := true\n", 3},
+		{"package ssogate\n\norgs[x] := {} if x := \"acme\"\n", 3},
+		{"package ssogate\n\nauthz := {\"decision\": 1}\n", 3},
+		{"package ssogate\n\nok := 1\n\norgs contains \"x\"\n", 5},
 	} {
-		_, err := New(context.Background(), testOrgs(), []Module{{Name: "loosen.rego", Source: src}})
-		if err == nil || !strings.Contains(err.Error(), "loosen.rego:1: package") {
-			t.Errorf("module %q: err = %v, want it refused naming loosen.rego:1", src, err)
+		_, err := New(context.Background(), testOrgs(), []Module{{Name: "loosen.rego", Source: c.src}})
+		want := fmt.Sprintf("loosen.rego:%d: data.ssogate.", c.line)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "reserved") {
+			t.Errorf("module %q: err = %v, want it refused naming %s", c.src, err, want)
+		}
+	}
+	// Other rules of package ssogate, and package ssogate.custom, are fine.
+	for _, src := range []string{
+		"package ssogate\n\nhelpers.allowed_domains := {\"example.com\"}\n",
+		"package ssogate.custom\n\ndeny contains \"no\" if input.method == \"DELETE\"\n",
+	} {
+		if _, err := New(context.Background(), testOrgs(), []Module{{Name: "ok.rego", Source: src}}); err != nil {
+			t.Errorf("module %q refused: %v", src, err)
 		}
 	}
 }
@@ -209,5 +229,29 @@ func TestDropFastPathGuards(t *testing.T) {
 		if _, err := dropFastPathGuards(bad); err == nil || !strings.Contains(err.Error(), "fast path guards") {
 			t.Errorf("got %v, want a count error", err)
 		}
+	}
+}
+
+// A deadline stops an evaluation already running: a custom module that
+// loops for seconds must not hold an evaluation worker (or the Check)
+// past its context.
+func TestDecideStopsAtDeadline(t *testing.T) {
+	src := "package ssogate.custom\n\ndeny contains \"never\" if {\n\tsome i in numbers.range(1, 2000)\n\tsome j in numbers.range(1, 2000)\n\ti * j < 0\n}\n"
+	e, err := New(context.Background(), testOrgs(), []Module{{Name: "slow.rego", Source: src}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := ast.InterfaceToValue(map[string]any{"now_ns": 1, "method": "GET", "route": map[string]any{"kind": "none"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	d, err := e.Decide(ctx, v)
+	if err == nil {
+		t.Fatalf("decided %+v after %v, want an error at the deadline", d, time.Since(t0))
+	}
+	// The loop's 4 million steps take seconds (about 15 s on the 2-core
+	// machine this was written on).
+	if took := time.Since(t0); took > 2*time.Second {
+		t.Errorf("returned after %v, want soon after the 50ms deadline", took)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ssogate/ssogate/config"
+	"github.com/ssogate/ssogate/extauthz"
 	"github.com/ssogate/ssogate/policies"
 )
 
@@ -44,7 +45,9 @@ func checkPolicies(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	if _, err := policies.New(ctx, nil, extra); err != nil {
+	// With the org data, as serve compiles it: a module's rule may
+	// conflict with it.
+	if _, err := policies.New(ctx, extauthz.PolicyOrgs(cfg), extra); err != nil {
 		var lines []string
 		for _, e := range unwrapAll(err) {
 			lines = append(lines, e.Error())
