@@ -12,7 +12,7 @@ type DecisionRecord struct {
 	RequestID string        // attributes.request.http.id (Envoy's x-request-id); may be ""
 	Status    int           // HTTP status of the response; 200 is an allow
 	Reason    string        // stable reason code, e.g. sso_session_valid, unavailable
-	Path      string        // the normalised path; the raw path when it could not be normalised
+	Path      string        // the normalised path; when it could not be normalised, the raw path without query and fragment
 	Org       string        // canonical org name; "" outside org namespaces
 	User      string        // platform user id (sub); "" when anonymous or not identified
 	Took      time.Duration // time spent in Check
