@@ -5,21 +5,25 @@
 // # Layout
 //
 // Memberships and SSO sessions are what grows (one of each per member), so
-// they are held compactly. One record per (org, user) holds both the
-// membership and the session, so that they share one key: a map per org
-// from the user id to the record's id, and the records themselves in
-// fixed-size chunks. A Go map keeps an eighth to over half of its slots
-// free, so its slots hold a 24-byte entry (user id, record id) rather than
-// the 64 bytes an inline record would take. A record keeps no copy of the
-// org or the user (they are its key), times as int64 unix nanoseconds, and
-// the org's spelling and the membership's role, invite role and resource
-// groups as ids into tables of shared values (see interned), since few
-// distinct ones exist.
+// they are held compactly, and without pointers, so that the garbage
+// collector has nothing to mark in them however many there are. One
+// record per (org, user) holds both the membership and the session, so
+// that they share one key. Each org has a map from a hash of the user id
+// (hash/maphash, seeded per store) to a record id; records whose user ids
+// share a hash are chained through record.next, and a lookup compares the
+// user id itself. The records are in fixed-size chunks, their user ids and
+// emails in 64 KiB byte chunks (see strs), times as int64 unix
+// nanoseconds, and the org's spelling and the membership's role, invite
+// role and resource groups as ids into tables of shared values (see
+// interned), since few distinct ones exist. User ids and emails are at
+// most MaxStringLen bytes.
 //
-// On amd64 a member with a session costs a 48-byte record, a 24-byte map
+// On amd64 a member with a session costs a 48-byte record, a 16-byte map
 // slot plus the free ones around it, and the bytes of the user id and the
-// email: about 130 bytes with an 8-byte user id and a 26-byte email
-// ("ssogate-bench mem" measures it).
+// email: about 110 bytes with an 8-byte user id and a 26-byte email
+// ("ssogate-bench mem" measures it). Bytes of replaced or deleted strings
+// are reclaimed by rebuilding the string chunks once they outnumber the
+// bytes in use.
 //
 // Lookups build the *store.Membership or *store.Session they return (one
 // allocation each); Resource returns the stored entry itself (none).
@@ -27,6 +31,7 @@ package memory
 
 import (
 	"context"
+	"hash/maphash"
 	"math"
 	"strings"
 	"sync"
@@ -40,10 +45,17 @@ type key struct{ a, b string }
 // Store is an in-memory store.Store. The zero value is not usable; call New.
 type Store struct {
 	mu sync.RWMutex
-	// orgs maps store.Fold(org) to that org's records: user id (exact) to
-	// record id in recs. An org without records is dropped.
-	orgs map[string]map[string]uint32
+	// orgs maps store.Fold(org) to that org's records: a hash of the user
+	// id (see hash) to the id in recs of the first record of a chain
+	// (record.next) holding the org's records whose user ids have that
+	// hash. An org without records is dropped. The maps hold no pointers,
+	// nor do recs and strs: the collector has nothing to mark in them.
+	orgs map[string]map[uint64]uint32
 	recs records
+	strs strs // the records' user ids and emails
+	seed maphash.Seed
+	// hash is maphash.String with seed; tests replace it to force chains.
+	hash func(maphash.Seed, string) uint64
 	// names holds the org names as written (org spellings), shared by
 	// the records that use them; shapes the memberships' other attributes
 	// (see shapeKey), each with its resource-group map.
@@ -57,14 +69,16 @@ type Store struct {
 }
 
 // record is what the store holds for one (org, user): the membership, the
-// SSO session, or both. 48 bytes on 64-bit platforms.
+// SSO session, or both. 48 bytes on 64-bit platforms, no pointers.
 type record struct {
 	authAt  int64  // session's AuthenticatedAt in unix nanoseconds (see nanos)
 	expires int64  // session's ExpiresAt in unix nanoseconds; noTime keeps the session
-	email   string // session's Email
+	user    strRef // the user id (exact)
+	email   strRef // session's Email
 	shape   uint32 // membership's role, invite role and groups: id in Store.shapes; 0: no membership
 	mOrg    uint32 // membership's org as written: id in Store.names; 0 without a membership
 	sOrg    uint32 // session's org as written: id in Store.names; 0: no session
+	next    uint32 // 1 + id of the next record in this one's chain; 0: the last
 }
 
 // records holds records densely by id, in chunks of chunkLen, so that
@@ -119,7 +133,9 @@ var _ store.Store = (*Store)(nil)
 // New returns an empty store.
 func New() *Store {
 	return &Store{
-		orgs:      map[string]map[string]uint32{},
+		orgs:      map[string]map[uint64]uint32{},
+		seed:      maphash.MakeSeed(),
+		hash:      maphash.String,
 		names:     newInterned[string, struct{}](),
 		shapes:    newInterned[shapeKey, map[string]string](),
 		resources: map[key]*store.Resource{},
@@ -170,10 +186,24 @@ func timeOf(ns int64) time.Time {
 // noTime: never) has expired at now (unix nanoseconds).
 func expired(exp, now int64) bool { return exp != noTime && now >= exp }
 
+// find returns the id of user's record among an org's records, or false;
+// the caller holds s.mu.
+func (s *Store) find(users map[uint64]uint32, user string) (uint32, bool) {
+	id, ok := users[s.hash(s.seed, user)]
+	for ok {
+		r := s.recs.at(id)
+		if s.strs.get(r.user) == user {
+			return id, true
+		}
+		id, ok = r.next-1, r.next != 0
+	}
+	return 0, false
+}
+
 // lookup returns the record of (org, user), or nil; the caller holds
 // s.mu, and the pointer is valid until the next write.
 func (s *Store) lookup(org, user string) *record {
-	id, ok := s.orgs[store.Fold(org)][user]
+	id, ok := s.find(s.orgs[store.Fold(org)], user)
 	if !ok {
 		return nil
 	}
@@ -181,22 +211,29 @@ func (s *Store) lookup(org, user string) *record {
 }
 
 // ensure returns the record of (org, user), adding an empty one when there
-// is none; the caller holds s.mu for writing. The pointer is valid until
-// the next write. The new map key is a copy of user, so that the store
-// never keeps a caller's larger buffer (a request, a decoded file) alive.
+// is none; the caller holds s.mu for writing and has checked user's length
+// (checkLen). The pointer is valid until the next write. The org key is a
+// copy, so that the store never keeps a caller's larger buffer (a request,
+// a decoded file) alive.
 func (s *Store) ensure(org, user string) *record {
 	org = store.Fold(org)
 	users := s.orgs[org]
+	if id, ok := s.find(users, user); ok {
+		return s.recs.at(id)
+	}
 	if users == nil {
-		users = map[string]uint32{}
+		users = map[uint64]uint32{}
 		s.orgs[strings.Clone(org)] = users
 	}
-	id, ok := users[user]
-	if !ok {
-		id = s.recs.add()
-		users[strings.Clone(user)] = id
+	id := s.recs.add()
+	r := s.recs.at(id)
+	r.user = s.strs.put(user)
+	h := s.hash(s.seed, user)
+	if head, ok := users[h]; ok {
+		r.next = head + 1
 	}
-	return s.recs.at(id)
+	users[h] = id
+	return r
 }
 
 // drop removes the record of (org, user) once it holds neither a
@@ -204,18 +241,66 @@ func (s *Store) ensure(org, user string) *record {
 func (s *Store) drop(org, user string) {
 	org = store.Fold(org)
 	users := s.orgs[org]
-	id, ok := users[user]
+	h := s.hash(s.seed, user)
+	id, ok := users[h]
+	var prev *record
+	for ok {
+		r := s.recs.at(id)
+		if s.strs.get(r.user) == user {
+			break
+		}
+		prev = r
+		id, ok = r.next-1, r.next != 0
+	}
 	if !ok {
 		return
 	}
-	if r := s.recs.at(id); r.shape != 0 || r.sOrg != 0 {
+	r := s.recs.at(id)
+	if r.shape != 0 || r.sOrg != 0 {
 		return
 	}
+	switch {
+	case prev != nil:
+		prev.next = r.next
+	case r.next != 0:
+		users[h] = r.next - 1
+	default:
+		delete(users, h)
+	}
+	s.strs.release(r.user)
 	s.recs.remove(id)
-	delete(users, user)
 	if len(users) == 0 {
 		delete(s.orgs, org)
 	}
+}
+
+// setEmail makes email r's session email; the caller holds s.mu for
+// writing and has checked email's length.
+func (s *Store) setEmail(r *record, email string) {
+	if s.strs.get(r.email) == email {
+		return
+	}
+	s.strs.release(r.email)
+	r.email = s.strs.put(email)
+}
+
+// tidy rebuilds the string arena once most of it is strings no record
+// refers to any more: a pause of one copy of the live user ids and emails
+// (a few milliseconds for a million sessions), at most once per as many
+// bytes written as the arena keeps. The caller holds s.mu for writing.
+func (s *Store) tidy() {
+	if !s.strs.wasteful() {
+		return
+	}
+	var t strs
+	for _, c := range s.recs.chunks {
+		for i := range c {
+			r := &c[i]
+			r.user = t.put(s.strs.get(r.user))
+			r.email = t.put(s.strs.get(r.email))
+		}
+	}
+	s.strs = t
 }
 
 // Membership implements store.Memberships. The result is the caller's,
@@ -236,8 +321,12 @@ func (s *Store) Membership(_ context.Context, org, user string) (*store.Membersh
 }
 
 // PutMembership implements store.Memberships. The membership's
-// ResourceGroups map is copied.
+// ResourceGroups map is copied. It fails for a user id longer than
+// MaxStringLen.
 func (s *Store) PutMembership(_ context.Context, m store.Membership) error {
+	if err := checkLen("user id", m.User); err != nil {
+		return err
+	}
 	shape := newShapeKey(m.Role, m.InviteRole, m.ResourceGroups)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -263,13 +352,14 @@ func (s *Store) DeleteMembership(_ context.Context, org, user string) error {
 	s.names.release(r.mOrg)
 	r.shape, r.mOrg = 0, 0
 	s.drop(org, user)
+	s.tidy()
 	return nil
 }
 
 // session builds the store.Session of record r of user; the caller holds s.mu.
 func (s *Store) session(user string, r *record) store.Session {
 	return store.Session{Org: s.names.get(r.sOrg).key, User: user, AuthenticatedAt: timeOf(r.authAt),
-		Email: r.email, ExpiresAt: timeOf(r.expires)}
+		Email: strings.Clone(s.strs.get(r.email)), ExpiresAt: timeOf(r.expires)}
 }
 
 // Session implements store.Sessions. A session whose ExpiresAt has passed
@@ -287,15 +377,23 @@ func (s *Store) Session(_ context.Context, org, user string) (*store.Session, er
 	return &v, nil
 }
 
-// PutSession implements store.Sessions.
+// PutSession implements store.Sessions. It fails for a user id or email
+// longer than MaxStringLen.
 func (s *Store) PutSession(_ context.Context, v store.Session) error {
-	email := strings.Clone(v.Email)
+	if err := checkLen("user id", v.User); err != nil {
+		return err
+	}
+	if err := checkLen("email", v.Email); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	name := s.names.acquire(v.Org, cloneKey)
 	r := s.ensure(v.Org, v.User)
 	s.names.release(r.sOrg)
-	r.sOrg, r.authAt, r.expires, r.email = name, nanos(v.AuthenticatedAt), nanos(v.ExpiresAt), email
+	s.setEmail(r, v.Email)
+	r.sOrg, r.authAt, r.expires = name, nanos(v.AuthenticatedAt), nanos(v.ExpiresAt)
+	s.tidy()
 	return nil
 }
 
@@ -308,8 +406,10 @@ func (s *Store) DeleteSession(_ context.Context, org, user string) error {
 		return nil
 	}
 	s.names.release(r.sOrg)
-	r.sOrg, r.authAt, r.expires, r.email = 0, 0, 0, ""
+	s.strs.release(r.email)
+	r.sOrg, r.authAt, r.expires, r.email = 0, 0, 0, 0
 	s.drop(org, user)
+	s.tidy()
 	return nil
 }
 
@@ -320,9 +420,13 @@ func (s *Store) ListSessions(_ context.Context, org string) ([]store.Session, er
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []store.Session
-	for user, id := range s.orgs[store.Fold(org)] {
-		if r := s.recs.at(id); r.sOrg != 0 && !expired(r.expires, now) {
-			out = append(out, s.session(user, r))
+	for _, head := range s.orgs[store.Fold(org)] {
+		for id, ok := head, true; ok; {
+			r := s.recs.at(id)
+			if r.sOrg != 0 && !expired(r.expires, now) {
+				out = append(out, s.session(strings.Clone(s.strs.get(r.user)), r))
+			}
+			id, ok = r.next-1, r.next != 0
 		}
 	}
 	return out, nil

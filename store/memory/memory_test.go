@@ -3,10 +3,12 @@ package memory
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,11 +132,29 @@ func must(t *testing.T, err error) {
 // TestModel runs random writes against the store and against a plain map
 // of whole records (the layout the store had before it was made compact),
 // and compares every lookup. The user ids are spread so that the records
-// fill several chunks and reuse freed ids.
+// fill several chunks and reuse freed ids; emails change, so that the
+// string chunks are rebuilt. With a hash of a few values, every lookup
+// walks a chain of records.
 func TestModel(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hash func(maphash.Seed, string) uint64
+	}{
+		{"maphash", nil},
+		{"collisions", func(seed maphash.Seed, s string) uint64 { return maphash.String(seed, s) & 0xff }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testModel(t, tc.hash) })
+	}
+}
+
+func testModel(t *testing.T, hash func(maphash.Seed, string) uint64) {
 	ctx := context.Background()
 	now := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 	s := New().WithClock(func() time.Time { return now })
+	if hash != nil {
+		s.hash = hash
+	}
+	tidied, dead := 0, 0
 	type k struct{ org, user string }
 	members := map[k]store.Membership{}
 	sessions := map[k]store.Session{}
@@ -142,7 +162,7 @@ func TestModel(t *testing.T) {
 	orgs := []string{"acme", "Acme", "ACME", "globex", "initech"}
 	roles := []string{"", "read", "write", "admin"}
 	groups := []map[string]string{nil, {}, {"vision": "read"}, {"vision": "read", "nlp": "admin"}}
-	for i := range 20000 {
+	for i := range 50000 {
 		org, user := orgs[rnd.IntN(len(orgs))], fmt.Sprintf("u-%d", rnd.IntN(3*chunkLen))
 		key := k{store.Fold(org), user}
 		switch op := rnd.IntN(10); {
@@ -153,7 +173,7 @@ func TestModel(t *testing.T) {
 			members[key] = m
 		case op < 7:
 			at := now.Add(-time.Duration(rnd.IntN(1000)) * time.Minute)
-			v := store.Session{Org: org, User: user, AuthenticatedAt: at, Email: user + "@example.com",
+			v := store.Session{Org: org, User: user, AuthenticatedAt: at, Email: fmt.Sprintf("%s@%s.example.com", user, strings.Repeat("x", rnd.IntN(100))),
 				ExpiresAt: at.Add(time.Duration(rnd.IntN(2000)) * time.Minute)}
 			must(t, s.PutSession(ctx, v))
 			sessions[key] = v
@@ -164,6 +184,13 @@ func TestModel(t *testing.T) {
 			must(t, s.DeleteSession(ctx, org, user))
 			delete(sessions, key)
 		}
+		if s.strs.dead > max(s.strs.live, strChunk) {
+			t.Fatalf("op %d: %d dead bytes for %d live: the string chunks were not rebuilt", i, s.strs.dead, s.strs.live)
+		}
+		if dead > 0 && s.strs.dead == 0 {
+			tidied++
+		}
+		dead = s.strs.dead
 		if i%1000 != 999 {
 			continue
 		}
@@ -192,9 +219,19 @@ func TestModel(t *testing.T) {
 				t.Fatalf("op %d: ListSessions(%s) = %d sessions, want %d", i, org, len(list), n)
 			}
 		}
-		records := 0
+		records, bytes := 0, 0
 		for _, users := range s.orgs {
-			records += len(users)
+			for _, id := range users {
+				for ok := true; ok; {
+					r := s.recs.at(id)
+					records++
+					bytes += len(s.strs.get(r.user)) + len(s.strs.get(r.email))
+					id, ok = r.next-1, r.next != 0
+				}
+			}
+		}
+		if bytes != s.strs.live {
+			t.Fatalf("op %d: records hold %d string bytes, the arena counts %d live", i, bytes, s.strs.live)
 		}
 		keys := map[k]bool{}
 		for key := range members {
@@ -213,5 +250,48 @@ func TestModel(t *testing.T) {
 	}
 	if len(s.recs.chunks) < 2 {
 		t.Errorf("the records fit in %d chunk: the test does not cross chunks", len(s.recs.chunks))
+	}
+	if tidied == 0 {
+		t.Errorf("the string chunks were never rebuilt (%d dead, %d live bytes): the test does not cover it", s.strs.dead, s.strs.live)
+	}
+}
+
+// TestLongStrings checks the limit on user ids and emails: MaxStringLen
+// bytes are held and read back whole; one byte more is refused with an
+// error naming the field, and leaves the store as it was.
+func TestLongStrings(t *testing.T) {
+	ctx := context.Background()
+	s := New()
+	long := strings.Repeat("u", MaxStringLen)
+	email := strings.Repeat("e", MaxStringLen-len("@acme.example")) + "@acme.example"
+	must(t, s.PutSession(ctx, store.Session{Org: "acme", User: long, Email: email}))
+	must(t, s.PutMembership(ctx, store.Membership{Org: "acme", User: long, Role: "read"}))
+	if v, err := s.Session(ctx, "acme", long); err != nil || v.User != long || v.Email != email {
+		t.Fatalf("a %d-byte user id and email did not round-trip: %v", MaxStringLen, err)
+	}
+	for _, tc := range []struct {
+		name, want string
+		put        func() error
+	}{
+		{"session user", "user id of 32769 bytes", func() error {
+			return s.PutSession(ctx, store.Session{Org: "acme", User: long + "u", Email: "a@acme.example"})
+		}},
+		{"session email", "email of 32769 bytes", func() error {
+			return s.PutSession(ctx, store.Session{Org: "acme", User: long, Email: email + "x"})
+		}},
+		{"membership user", "user id of 32769 bytes", func() error {
+			return s.PutMembership(ctx, store.Membership{Org: "acme", User: long + "u", Role: "admin"})
+		}},
+	} {
+		err := tc.put()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+		}
+	}
+	if v, err := s.Session(ctx, "acme", long); err != nil || v.Email != email {
+		t.Errorf("a refused write changed the stored session: %v", err)
+	}
+	if _, err := s.Membership(ctx, "acme", long+"u"); err == nil {
+		t.Errorf("a refused membership was stored")
 	}
 }
