@@ -25,8 +25,12 @@
 // are reclaimed by rebuilding the string chunks once they outnumber the
 // bytes in use.
 //
-// Lookups build the *store.Membership or *store.Session they return (one
-// allocation each); Resource returns the stored entry itself (none).
+// The catalog is held the same way: a map per resource type from a hash
+// of the folded id to chained 32-byte records (catalog.go).
+//
+// Lookups build the *store.Membership, *store.Session or *store.Resource
+// they return (the entry and its strings: one or two allocations), so
+// that nothing a caller keeps pins the store's chunks.
 package memory
 
 import (
@@ -40,8 +44,6 @@ import (
 	"github.com/ssogate/ssogate/store"
 )
 
-type key struct{ a, b string }
-
 // Store is an in-memory store.Store. The zero value is not usable; call New.
 type Store struct {
 	mu sync.RWMutex
@@ -51,7 +53,7 @@ type Store struct {
 	// hash. An org without records is dropped. The maps hold no pointers,
 	// nor do recs and strs: the collector has nothing to mark in them.
 	orgs map[string]map[uint64]uint32
-	recs records
+	recs table[record]
 	strs strs // the records' user ids and emails
 	seed maphash.Seed
 	// hash is maphash.String with seed; tests replace it to force chains.
@@ -61,8 +63,14 @@ type Store struct {
 	// (see shapeKey), each with its resource-group map.
 	names  interned[string, struct{}]
 	shapes interned[shapeKey, map[string]string]
-	// resources holds immutable entries: a write replaces the pointer.
-	resources map[key]*store.Resource
+	// catalog maps a resource type to a hash of the folded id (see
+	// resHash) to the id in res of the first record of a chain
+	// (resource.next), as orgs does for members; words holds the
+	// catalog's few distinct strings (types, visibilities, resource
+	// groups).
+	catalog map[string]map[uint64]uint32
+	res     table[resource]
+	words   interned[string, struct{}]
 	pending   map[string]store.PendingLogin
 	replays   map[string]time.Time
 	now       func() time.Time
@@ -81,25 +89,26 @@ type record struct {
 	next    uint32 // 1 + id of the next record in this one's chain; 0: the last
 }
 
-// records holds records densely by id, in chunks of chunkLen, so that
-// growing never copies them; ids of removed records are reused. Ids are
-// uint32: up to 2^32 records. The Store's lock guards it.
-type records struct {
-	chunks [][]record // all full but the last; the first starts small
+// table holds records (T: record or resource) densely by id, in chunks
+// of chunkLen, so that growing never copies them; ids of removed records
+// are reused. Ids are uint32: up to 2^32 records. The Store's lock guards
+// it.
+type table[T any] struct {
+	chunks [][]T // all full but the last; the first starts small
 	free   []uint32
 }
 
 const (
 	chunkBits = 10
-	chunkLen  = 1 << chunkBits // records per chunk: 48 KiB
+	chunkLen  = 1 << chunkBits // records per chunk: 48 KiB of record
 )
 
 // at returns the record with id; the pointer is valid until the next add
 // (which may move the first chunk while it grows).
-func (t *records) at(id uint32) *record { return &t.chunks[id>>chunkBits][id&(chunkLen-1)] }
+func (t *table[T]) at(id uint32) *T { return &t.chunks[id>>chunkBits][id&(chunkLen-1)] }
 
-// add stores an empty record and returns its id.
-func (t *records) add() uint32 {
+// add stores a zero record and returns its id.
+func (t *table[T]) add() uint32 {
 	if n := len(t.free); n > 0 {
 		id := t.free[n-1]
 		t.free = t.free[:n-1]
@@ -107,24 +116,26 @@ func (t *records) add() uint32 {
 	}
 	last := len(t.chunks) - 1
 	if last < 0 || len(t.chunks[last]) == chunkLen {
-		c := make([]record, 0, chunkLen)
+		c := make([]T, 0, chunkLen)
 		if last < 0 {
-			c = make([]record, 0, 8) // small stores stay small
+			c = make([]T, 0, 8) // small stores stay small
 		}
 		t.chunks = append(t.chunks, c)
 		last++
 	}
 	c := t.chunks[last]
 	if len(c) == cap(c) { // the first chunk, still growing
-		c = append(make([]record, 0, min(2*cap(c), chunkLen)), c...)
+		c = append(make([]T, 0, min(2*cap(c), chunkLen)), c...)
 	}
-	t.chunks[last] = append(c, record{})
+	var zero T
+	t.chunks[last] = append(c, zero)
 	return uint32(last<<chunkBits | len(c))
 }
 
-// remove clears record id and frees its id for reuse.
-func (t *records) remove(id uint32) {
-	*t.at(id) = record{}
+// remove zeroes record id and frees its id for reuse.
+func (t *table[T]) remove(id uint32) {
+	var zero T
+	*t.at(id) = zero
 	t.free = append(t.free, id)
 }
 
@@ -138,7 +149,8 @@ func New() *Store {
 		hash:      maphash.String,
 		names:     newInterned[string, struct{}](),
 		shapes:    newInterned[shapeKey, map[string]string](),
-		resources: map[key]*store.Resource{},
+		catalog:   map[string]map[uint64]uint32{},
+		words:     newInterned[string, struct{}](),
 		pending:   map[string]store.PendingLogin{},
 		replays:   map[string]time.Time{},
 		now:       time.Now,
@@ -300,6 +312,13 @@ func (s *Store) tidy() {
 			r.email = t.put(s.strs.get(r.email))
 		}
 	}
+	for _, c := range s.res.chunks {
+		for i := range c {
+			r := &c[i]
+			r.id = t.put(s.strs.get(r.id))
+			r.createdBy = t.put(s.strs.get(r.createdBy))
+		}
+	}
 	s.strs = t
 }
 
@@ -430,35 +449,6 @@ func (s *Store) ListSessions(_ context.Context, org string) ([]store.Session, er
 		}
 	}
 	return out, nil
-}
-
-// Resource implements store.Catalog. The result is the stored entry
-// itself, which the store never modifies (a write replaces it): callers
-// must not modify it either.
-func (s *Store) Resource(_ context.Context, typ, id string) (*store.Resource, error) {
-	s.mu.RLock()
-	r := s.resources[key{typ, store.Fold(id)}]
-	s.mu.RUnlock()
-	if r == nil {
-		return nil, store.ErrNotFound
-	}
-	return r, nil
-}
-
-// PutResource implements store.Catalog.
-func (s *Store) PutResource(_ context.Context, r store.Resource) error {
-	s.mu.Lock()
-	s.resources[key{r.Type, store.Fold(r.ID)}] = &r
-	s.mu.Unlock()
-	return nil
-}
-
-// DeleteResource implements store.Catalog.
-func (s *Store) DeleteResource(_ context.Context, typ, id string) error {
-	s.mu.Lock()
-	delete(s.resources, key{typ, store.Fold(id)})
-	s.mu.Unlock()
-	return nil
 }
 
 // PutPendingLogin implements store.PendingLogins.

@@ -282,6 +282,12 @@ func TestLongStrings(t *testing.T) {
 		{"membership user", "user id of 32769 bytes", func() error {
 			return s.PutMembership(ctx, store.Membership{Org: "acme", User: long + "u", Role: "admin"})
 		}},
+		{"resource id", "resource id of 32769 bytes", func() error {
+			return s.PutResource(ctx, store.Resource{Type: "model", ID: "acme/" + long[5:] + "u", Visibility: "public"})
+		}},
+		{"resource created_by", "created_by of 32769 bytes", func() error {
+			return s.PutResource(ctx, store.Resource{Type: "model", ID: "acme/m", CreatedBy: long + "u"})
+		}},
 	} {
 		err := tc.put()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -293,5 +299,69 @@ func TestLongStrings(t *testing.T) {
 	}
 	if _, err := s.Membership(ctx, "acme", long+"u"); err == nil {
 		t.Errorf("a refused membership was stored")
+	}
+}
+
+// TestCatalogModel runs random writes of catalog entries (ids in mixed
+// case, the same id under several types) against the store and a plain
+// map, with the store's hash and with one of 16 values (long chains), and
+// compares every lookup, including the string bytes the arena counts.
+func TestCatalogModel(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hash func(maphash.Seed, string) uint64
+	}{
+		{"maphash", nil},
+		{"collisions", func(seed maphash.Seed, s string) uint64 { return maphash.String(seed, s) & 0xf }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := New()
+			if tc.hash != nil {
+				s.hash = tc.hash
+			}
+			type k struct{ typ, fid string }
+			want := map[k]store.Resource{}
+			rnd := rand.New(rand.NewPCG(3, 4))
+			types := []string{"model", "dataset", "space"}
+			vis := []string{"", "public", "private"}
+			for i := range 30000 {
+				typ := types[rnd.IntN(len(types))]
+				id := fmt.Sprintf("Org-%d/Name-%d", rnd.IntN(5), rnd.IntN(300))
+				if rnd.IntN(2) == 0 {
+					id = strings.ToLower(id)
+				}
+				key := k{typ, store.Fold(id)}
+				if rnd.IntN(4) == 0 {
+					must(t, s.DeleteResource(ctx, typ, id))
+					delete(want, key)
+				} else {
+					e := store.Resource{Type: typ, ID: id, Visibility: vis[rnd.IntN(len(vis))],
+						ResourceGroup: fmt.Sprintf("g%d", rnd.IntN(3)), CreatedBy: strings.Repeat("u", rnd.IntN(60))}
+					must(t, s.PutResource(ctx, e))
+					want[key] = e
+				}
+				if i%3000 != 2999 {
+					continue
+				}
+				bytes := 0
+				for key, e := range want {
+					got, err := s.Resource(ctx, key.typ, strings.ToUpper(key.fid))
+					if err != nil || *got != e {
+						t.Fatalf("op %d: Resource(%v) = %+v, %v; want %+v", i, key, got, err, e)
+					}
+					bytes += len(e.ID) + len(e.CreatedBy)
+				}
+				if bytes != s.strs.live {
+					t.Fatalf("op %d: entries hold %d string bytes, the arena counts %d live", i, bytes, s.strs.live)
+				}
+			}
+			for key := range want {
+				must(t, s.DeleteResource(ctx, key.typ, key.fid))
+			}
+			if len(s.catalog) != 0 || len(s.words.ids) != 0 || s.strs.live != 0 {
+				t.Errorf("left behind: catalog %v, words %v, %d live bytes", s.catalog, s.words.ids, s.strs.live)
+			}
+		})
 	}
 }
