@@ -71,9 +71,9 @@ type Store struct {
 	catalog map[string]map[uint64]uint32
 	res     table[resource]
 	words   interned[string, struct{}]
-	pending   map[string]store.PendingLogin
-	replays   map[string]time.Time
-	now       func() time.Time
+	pending map[string]store.PendingLogin
+	replays map[string]time.Time
+	now     func() time.Time
 }
 
 // record is what the store holds for one (org, user): the membership, the
@@ -144,16 +144,16 @@ var _ store.Store = (*Store)(nil)
 // New returns an empty store.
 func New() *Store {
 	return &Store{
-		orgs:      map[string]map[uint64]uint32{},
-		seed:      maphash.MakeSeed(),
-		hash:      maphash.String,
-		names:     newInterned[string, struct{}](),
-		shapes:    newInterned[shapeKey, map[string]string](),
-		catalog:   map[string]map[uint64]uint32{},
-		words:     newInterned[string, struct{}](),
-		pending:   map[string]store.PendingLogin{},
-		replays:   map[string]time.Time{},
-		now:       time.Now,
+		orgs:    map[string]map[uint64]uint32{},
+		seed:    maphash.MakeSeed(),
+		hash:    maphash.String,
+		names:   newInterned[string, struct{}](),
+		shapes:  newInterned[shapeKey, map[string]string](),
+		catalog: map[string]map[uint64]uint32{},
+		words:   newInterned[string, struct{}](),
+		pending: map[string]store.PendingLogin{},
+		replays: map[string]time.Time{},
+		now:     time.Now,
 	}
 }
 
