@@ -118,7 +118,7 @@ func (e *Engine) evaluate(ctx context.Context, input ast.Value, c *evalCaches) (
 	c.base.reset()
 	// Every evaluation reads an org: it finds the org data in the cache
 	// instead of walking the store for it.
-	c.base.seed(orgsRef, e.orgs)
+	c.base.seed(orgsRef, e.orgsFor(input))
 	q := topdown.NewQuery(e.body).
 		WithQueryCompiler(e.qc).
 		WithCompiler(e.compiler).
@@ -157,8 +157,36 @@ func (e *Engine) evaluate(ctx context.Context, input ast.Value, c *evalCaches) (
 	return parseDecision(result.Value)
 }
 
-// Input keys and values indexes reads.
+// orgsFor returns the value of data.ssogate.orgs to evaluate input with.
+// Where the modules read the org data only as data.ssogate.orgs[input.org]
+// (e.byOrg is set: the default policy without extra modules), that is an
+// object of input.org alone, or an empty one for an input without a
+// configured org: each such read gives what it gives on the whole data.
+// With thousands of orgs, the lookups of one key among thousands missed
+// the CPU's caches on every request (docs/performance.md); in a one-key
+// object they do not.
+func (e *Engine) orgsFor(input ast.Value) ast.Value {
+	if e.byOrg == nil {
+		return e.orgs
+	}
+	if obj, ok := input.(ast.Object); ok {
+		if t := obj.Get(keyOrg); t != nil {
+			if name, ok := t.Value.(ast.String); ok {
+				if v, ok := e.byOrg[string(name)]; ok {
+					return v
+				}
+			}
+		}
+	}
+	return noOrgs
+}
+
+// noOrgs is data.ssogate.orgs for an input without a configured org.
+var noOrgs ast.Value = ast.NewObject()
+
+// Input keys and values orgsFor and indexes read.
 var (
+	keyOrg               = ast.StringTerm("org")
 	keySession           = ast.StringTerm("session")
 	keyMethod            = ast.StringTerm("method")
 	methodGET  ast.Value = ast.String("GET") // boxed once, not per call

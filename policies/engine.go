@@ -115,6 +115,10 @@ type Engine struct {
 	store    storage.Store
 	txn      storage.Transaction // read-only, shared by all evaluations
 	orgs     ast.Value           // data.ssogate.orgs, read once
+	// byOrg holds, per org name, data.ssogate.orgs with that org alone;
+	// nil when extra modules may read the org data otherwise than the
+	// default policy does (see orgsFor).
+	byOrg map[string]ast.Value
 }
 
 // orgsRef is the ref of the org data.
@@ -182,6 +186,16 @@ func New(ctx context.Context, orgs map[string]Org, extra []Module) (*Engine, err
 	var ok bool
 	if e.orgs, ok = orgsData.(ast.Value); !ok {
 		return nil, fmt.Errorf("reading the org data: got %T, want an AST value", orgsData)
+	}
+	if obj, ok := e.orgs.(ast.Object); ok && len(extra) == 0 {
+		// The default policy reads the org data only as
+		// data.ssogate.orgs[input.org].
+		e.byOrg = make(map[string]ast.Value, obj.Len())
+		obj.Foreach(func(k, v *ast.Term) {
+			if name, ok := k.Value.(ast.String); ok {
+				e.byOrg[string(name)] = ast.NewObject(ast.Item(k, v))
+			}
+		})
 	}
 	return e, nil
 }

@@ -255,3 +255,68 @@ func TestDecideStopsAtDeadline(t *testing.T) {
 		t.Errorf("returned after %v, want soon after the 50ms deadline", took)
 	}
 }
+
+// TestOrgDataReadsAreByInputOrg guards orgsFor: the default policy may read
+// the org data only as data.ssogate.orgs[input.org] (and below), since the
+// engine evaluates it with the requested org's data alone. A rule reading
+// another org, iterating the orgs or reading data.ssogate whole must
+// change orgsFor first.
+func TestOrgDataReadsAreByInputOrg(t *testing.T) {
+	orgs := ast.MustParseRef("data.ssogate.orgs")
+	inputOrg := ast.MustParseRef("input.org")
+	for _, m := range DefaultModules() {
+		mod, err := ast.ParseModuleWithOpts(m.Name, m.Source, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		ast.WalkRefs(mod, func(r ast.Ref) bool {
+			if !r.HasPrefix(ast.DefaultRootRef) {
+				return false
+			}
+			switch {
+			case r.HasPrefix(orgs):
+				n++
+				if len(r) < 4 || !r[3].Equal(ast.NewTerm(inputOrg)) {
+					t.Errorf("%s: %v reads the org data by other than input.org", m.Name, r)
+				}
+			case orgs.HasPrefix(r.GroundPrefix()):
+				t.Errorf("%s: %v may read the whole org data", m.Name, r)
+			}
+			return false
+		})
+		if n == 0 {
+			t.Errorf("%s: no read of data.ssogate.orgs[input.org] found: the check looks for the wrong thing", m.Name)
+		}
+	}
+	e, err := New(context.Background(), testOrgs(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.byOrg) != len(testOrgs()) {
+		t.Errorf("the engine holds the data of %d orgs one by one, want %d", len(e.byOrg), len(testOrgs()))
+	}
+}
+
+// TestExtraModuleSeesEveryOrg checks that extra modules, which may read
+// any org's data, are evaluated with all of it (orgsFor): a request for
+// org acme is denied by a module that counts the orgs.
+func TestExtraModuleSeesEveryOrg(t *testing.T) {
+	ctx := context.Background()
+	extra := []Module{{Name: "peer.rego", Source: "package ssogate.custom\n\ndeny contains \"orgs\" if count(data.ssogate.orgs) == 2\n"}}
+	e, err := New(ctx, benchOrgs(), extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(benchOrgs()); n != 2 {
+		t.Fatalf("%d orgs: the module counts 2", n)
+	}
+	v, _ := ast.InterfaceToValue(map[string]any{"now_ns": 1, "method": "GET", "org": "acme", "route": map[string]any{"kind": "org"}})
+	d, err := e.Decide(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Allow || d.Reason != "policy_denied" {
+		t.Errorf("decision %+v, want policy_denied", d)
+	}
+}
