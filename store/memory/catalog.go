@@ -155,15 +155,11 @@ func (s *Store) DeleteResource(_ context.Context, typ, id string) error {
 		return nil
 	}
 	r := s.res.at(rid)
-	h := s.hash(s.seed, fid)
-	switch {
-	case prev != nil:
-		prev.next = r.next
-	case r.next != 0:
-		ids[h] = r.next - 1
-	default:
-		delete(ids, h)
+	var prevNext *uint32
+	if prev != nil {
+		prevNext = &prev.next
 	}
+	unlink(ids, s.hash(s.seed, fid), prevNext, r.next)
 	s.words.release(r.typ)
 	s.words.release(r.visibility)
 	s.words.release(r.group)

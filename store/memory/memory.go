@@ -198,24 +198,40 @@ func timeOf(ns int64) time.Time {
 // noTime: never) has expired at now (unix nanoseconds).
 func expired(exp, now int64) bool { return exp != noTime && now >= exp }
 
-// find returns the id of user's record among an org's records, or false;
-// the caller holds s.mu.
-func (s *Store) find(users map[uint64]uint32, user string) (uint32, bool) {
+// find returns the id of user's record among an org's records, or false,
+// and its predecessor in its chain (nil for the first); the caller holds
+// s.mu.
+func (s *Store) find(users map[uint64]uint32, user string) (uint32, *record, bool) {
 	id, ok := users[s.hash(s.seed, user)]
+	var prev *record
 	for ok {
 		r := s.recs.at(id)
 		if s.strs.get(r.user) == user {
-			return id, true
+			return id, prev, true
 		}
+		prev = r
 		id, ok = r.next-1, r.next != 0
 	}
-	return 0, false
+	return 0, nil, false
+}
+
+// unlink takes a record out of the chain that m holds under h: next is
+// the record's own next, prevNext its predecessor's (nil for the first).
+func unlink(m map[uint64]uint32, h uint64, prevNext *uint32, next uint32) {
+	switch {
+	case prevNext != nil:
+		*prevNext = next
+	case next != 0:
+		m[h] = next - 1
+	default:
+		delete(m, h)
+	}
 }
 
 // lookup returns the record of (org, user), or nil; the caller holds
 // s.mu, and the pointer is valid until the next write.
 func (s *Store) lookup(org, user string) *record {
-	id, ok := s.find(s.orgs[store.Fold(org)], user)
+	id, _, ok := s.find(s.orgs[store.Fold(org)], user)
 	if !ok {
 		return nil
 	}
@@ -230,7 +246,7 @@ func (s *Store) lookup(org, user string) *record {
 func (s *Store) ensure(org, user string) *record {
 	org = store.Fold(org)
 	users := s.orgs[org]
-	if id, ok := s.find(users, user); ok {
+	if id, _, ok := s.find(users, user); ok {
 		return s.recs.at(id)
 	}
 	if users == nil {
@@ -253,17 +269,7 @@ func (s *Store) ensure(org, user string) *record {
 func (s *Store) drop(org, user string) {
 	org = store.Fold(org)
 	users := s.orgs[org]
-	h := s.hash(s.seed, user)
-	id, ok := users[h]
-	var prev *record
-	for ok {
-		r := s.recs.at(id)
-		if s.strs.get(r.user) == user {
-			break
-		}
-		prev = r
-		id, ok = r.next-1, r.next != 0
-	}
+	id, prev, ok := s.find(users, user)
 	if !ok {
 		return
 	}
@@ -271,14 +277,11 @@ func (s *Store) drop(org, user string) {
 	if r.shape != 0 || r.sOrg != 0 {
 		return
 	}
-	switch {
-	case prev != nil:
-		prev.next = r.next
-	case r.next != 0:
-		users[h] = r.next - 1
-	default:
-		delete(users, h)
+	var prevNext *uint32
+	if prev != nil {
+		prevNext = &prev.next
 	}
+	unlink(users, s.hash(s.seed, user), prevNext, r.next)
 	s.strs.release(r.user)
 	s.recs.remove(id)
 	if len(users) == 0 {
