@@ -159,24 +159,32 @@ func (e *Engine) evaluate(ctx context.Context, input ast.Value, c *evalCaches) (
 
 // orgsFor returns the value of data.ssogate.orgs to evaluate input with.
 // Where the modules read the org data only as data.ssogate.orgs[input.org]
-// (e.byOrg is set: the default policy without extra modules), that is an
-// object of input.org alone, or an empty one for an input without a
-// configured org: each such read gives what it gives on the whole data.
-// With thousands of orgs, the lookups of one key among thousands missed
-// the CPU's caches on every request (docs/performance.md); in a one-key
-// object they do not.
+// (e.byOrg is set: the default policy without extra modules) and input.org
+// is a string, that is an object of that org alone, or an empty one for a
+// name that is no configured org: each such read gives what it gives on
+// the whole data. With thousands of orgs, the lookups of one key among
+// thousands missed the CPU's caches on every request (docs/performance.md);
+// in a one-key object they do not. Any other input (no object, no org, an
+// org that is not a string, such as a variable a caller of Decide might
+// pass, over which OPA would iterate every org) gets the whole data.
 func (e *Engine) orgsFor(input ast.Value) ast.Value {
 	if e.byOrg == nil {
 		return e.orgs
 	}
-	if obj, ok := input.(ast.Object); ok {
-		if t := obj.Get(keyOrg); t != nil {
-			if name, ok := t.Value.(ast.String); ok {
-				if v, ok := e.byOrg[string(name)]; ok {
-					return v
-				}
-			}
-		}
+	obj, ok := input.(ast.Object)
+	if !ok {
+		return e.orgs
+	}
+	t := obj.Get(keyOrg)
+	if t == nil {
+		return e.orgs
+	}
+	name, ok := t.Value.(ast.String)
+	if !ok {
+		return e.orgs
+	}
+	if v, ok := e.byOrg[string(name)]; ok {
+		return v
 	}
 	return noOrgs
 }

@@ -239,13 +239,23 @@ func checkExtra(extra []Module) error {
 			// ref head with variables (orgs[x].y) may reach anything below
 			// its ground prefix.
 			path := mod.Package.Path.Extend(r.Head.Ref().GroundPrefix())
-			if underReserved(path) || aboveReserved(path) {
+			switch {
+			case underReserved(path) || aboveReserved(path):
 				refuse(r.Location.Row, path)
+			case (path.HasPrefix(denyRef) || denyRef.HasPrefix(path)) &&
+				!(path.Equal(denyRef) && r.Head.RuleKind() == ast.MultiValue):
+				// The policy denies for each member of the set; a string,
+				// a number or an object there would silently deny nothing.
+				errs = append(errs, CompileError{File: m.Name, Line: r.Location.Row,
+					Msg: fmt.Sprintf("%s: data.ssogate.custom.deny must be a set of messages: write deny contains msg if ... in package ssogate.custom", path)})
 			}
 		}
 	}
 	return errors.Join(errs...)
 }
+
+// denyRef is the set of messages extra modules add denials to.
+var denyRef = ast.MustParseRef("data.ssogate.custom.deny")
 
 // underReserved reports whether path is a reserved path or below one.
 func underReserved(path ast.Ref) bool {

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
 )
 
@@ -148,10 +151,31 @@ func TestReservedPathsAreRefused(t *testing.T) {
 			t.Errorf("module %q: err = %v, want it refused naming %s", c.src, err, want)
 		}
 	}
+	// data.ssogate.custom.deny is a set: any other kind of rule at, above
+	// or below it would deny nothing (the policy iterates the set).
+	for _, c := range []struct {
+		src  string
+		line int
+	}{
+		{"package ssogate.custom\n\ndeny := \"no\"\n", 3},
+		{"package ssogate.custom\n\ndeny := {\"no\"} if input.method == \"PUT\"\n", 3},
+		{"package ssogate.custom\n\ndeny[x] := true if x := \"no\"\n", 3},
+		{"package ssogate.custom\n\ndeny.writes := \"no\"\n", 3},
+		{"package ssogate.custom\n\ndefault deny := false\n", 3},
+		{"package ssogate\n\ncustom := {\"deny\": \"no\"}\n", 3},
+	} {
+		_, err := New(context.Background(), testOrgs(), []Module{{Name: "nodeny.rego", Source: c.src}})
+		want := fmt.Sprintf("nodeny.rego:%d: data.ssogate.", c.line)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "must be a set") {
+			t.Errorf("module %q: err = %v, want it refused naming %s", c.src, err, want)
+		}
+	}
 	// Other rules of package ssogate, and package ssogate.custom, are fine.
 	for _, src := range []string{
 		"package ssogate\n\nhelpers.allowed_domains := {\"example.com\"}\n",
 		"package ssogate.custom\n\ndeny contains \"no\" if input.method == \"DELETE\"\n",
+		"package ssogate\n\ncustom.deny contains \"no\" if input.method == \"DELETE\"\n",
+		"package ssogate.custom\n\nwrites := {\"PUT\", \"POST\"}\n\ndeny contains \"no\" if input.method in writes\n",
 	} {
 		if _, err := New(context.Background(), testOrgs(), []Module{{Name: "ok.rego", Source: src}}); err != nil {
 			t.Errorf("module %q refused: %v", src, err)
@@ -318,5 +342,56 @@ func TestExtraModuleSeesEveryOrg(t *testing.T) {
 	}
 	if d.Allow || d.Reason != "policy_denied" {
 		t.Errorf("decision %+v, want policy_denied", d)
+	}
+}
+
+// TestOrgsForOddInputs compares the engine with plain OPA (the whole org
+// data in the store) on inputs whose org is not a configured org's name:
+// a variable (OPA iterates every org: a caller of Decide may pass any
+// value), other non-strings, unknown and empty names, and no org at all.
+func TestOrgsForOddInputs(t *testing.T) {
+	ctx := context.Background()
+	orgs := benchOrgs()
+	opts := []func(*rego.Rego){
+		rego.Query(Query),
+		rego.StrictBuiltinErrors(true),
+		rego.Store(inmem.NewFromObjectWithOpts(orgData(orgs), inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))),
+	}
+	for _, m := range DefaultModules() {
+		opts = append(opts, rego.Module(m.Name, m.Source))
+	}
+	pq, err := rego.New(opts...).PrepareForEval(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(ctx, orgs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := `"now_ns": 1, "method": "GET", "route": {"kind": "resource"}, "user": "u-alice",
+		"membership": {"role": "write", "resource_groups": {}}, "session": {"authenticated_at_ns": 0, "age_ns": 1000},
+		"resource": {"visibility": "private", "resource_group": "", "created_by": ""}`
+	for _, org := range []string{`"org": x`, `"org": 1`, `"org": ["acme"]`, `"org": null`, `"org": "nope"`, `"org": ""`, `"org": "ACME"`, `"org": "initech"`, ``} {
+		src := "{" + base
+		if org != "" {
+			src += ", " + org
+		}
+		src += "}"
+		in := ast.MustParseTerm(src).Value
+		rs, err := pq.Eval(ctx, rego.EvalParsedInput(in))
+		var want Decision
+		var wantErr error
+		switch {
+		case err != nil:
+			wantErr = err
+		case len(rs) != 1:
+			wantErr = fmt.Errorf("%d results", len(rs))
+		default:
+			want, wantErr = parseDecision(ast.MustInterfaceToValue(rs[0].Expressions[0].Value))
+		}
+		got, err := e.Decide(ctx, in)
+		if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: engine decided %+v (%v), plain OPA %+v (%v)", org, got, err, want, wantErr)
+		}
 	}
 }
