@@ -21,14 +21,21 @@ var (
 )
 
 // Decide evaluates the decision for one policy input (see authz.rego for its
-// shape). It returns an error when ctx is done, when evaluation fails or
-// when the result is undefined, not unique, or not a decision object.
+// shape). It returns an error when ctx is done, when the input holds a
+// variable (it must be a value, as extauthz builds it), when evaluation
+// fails or when the result is undefined, not unique, or not a decision
+// object.
 //
 // The evaluation runs on one of a few long-lived goroutines (see workers),
 // not on the caller's.
 func (e *Engine) Decide(ctx context.Context, input ast.Value) (Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return Decision{}, fmt.Errorf("evaluating %s: %w", Query, err)
+	}
+	if !input.IsGround() {
+		// A variable in the input would be bound by the evaluation, and
+		// the engine's shortcuts (indexes, orgsFor) assume values.
+		return Decision{}, fmt.Errorf("evaluating %s: the input holds variables; it must be a value", Query)
 	}
 	startWorkers.Do(func() {
 		for range evalWorkers() {
@@ -202,7 +209,7 @@ var (
 
 // indexes reports whether an evaluation of input should use OPA's rule
 // index (topdown.Query.WithIndexing), an optimisation that never changes a
-// result. The index picks, by the input values that rule bodies compare
+// result for an input without variables (Decide refuses others). The index picks, by the input values that rule bodies compare
 // with constants, which bodies can match; it saves work when it excludes
 // bodies that would otherwise be entered and fail late (a public read, a
 // request for no org), and costs a lookup of every compared value otherwise.

@@ -50,22 +50,27 @@ func DefaultModules() []Module {
 	return []Module{{Name: DefaultModuleName, Source: string(b)}}
 }
 
-// LoadDir reads every *.rego file of dir, except *_test.rego, sorted by
-// name. An empty dir returns no modules.
+// LoadDir reads every *.rego file of dir (not its subfolders), except
+// *_test.rego, sorted by name; names are dir joined with the file's name.
+// An empty dir returns no modules. Characters such as [ * ? in dir are
+// taken as they are (the folder is listed, not globbed).
 func LoadDir(dir string) ([]Module, error) {
 	if dir == "" {
 		return nil, nil
 	}
-	names, err := filepath.Glob(filepath.Join(dir, "*.rego"))
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("listing policy_dir %s: %w", dir, err)
+	}
+	var names []string
+	for _, ent := range entries {
+		if n := ent.Name(); !ent.IsDir() && strings.HasSuffix(n, ".rego") && !strings.HasSuffix(n, "_test.rego") {
+			names = append(names, filepath.Join(dir, n))
+		}
 	}
 	sort.Strings(names)
 	var out []Module
 	for _, n := range names {
-		if strings.HasSuffix(n, "_test.rego") {
-			continue
-		}
 		b, err := os.ReadFile(n)
 		if err != nil {
 			return nil, fmt.Errorf("reading policy: %w", err)
@@ -217,7 +222,15 @@ var reservedPaths = []ast.Ref{
 // file and line.
 func checkExtra(extra []Module) error {
 	var errs []error
+	seen := map[string]bool{DefaultModuleName: true}
 	for _, m := range extra {
+		// rego keeps one module per name: a second one would replace the
+		// first, or the default policy, without a word.
+		if seen[m.Name] {
+			errs = append(errs, fmt.Errorf("%s: a policy module of that name is already loaded (the default policy is %s)", m.Name, DefaultModuleName))
+			continue
+		}
+		seen[m.Name] = true
 		mod, err := ast.ParseModule(m.Name, m.Source)
 		if err != nil {
 			errs = append(errs, compileErrors(err))
@@ -243,7 +256,7 @@ func checkExtra(extra []Module) error {
 			case underReserved(path) || aboveReserved(path):
 				refuse(r.Location.Row, path)
 			case (path.HasPrefix(denyRef) || denyRef.HasPrefix(path)) &&
-				!(path.Equal(denyRef) && r.Head.RuleKind() == ast.MultiValue):
+				!(mod.Package.Path.Extend(r.Head.Ref()).Equal(denyRef) && r.Head.RuleKind() == ast.MultiValue):
 				// The policy denies for each member of the set; a string,
 				// a number or an object there would silently deny nothing.
 				errs = append(errs, CompileError{File: m.Name, Line: r.Location.Row,

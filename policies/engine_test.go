@@ -162,6 +162,8 @@ func TestReservedPathsAreRefused(t *testing.T) {
 		{"package ssogate.custom\n\ndeny[x] := true if x := \"no\"\n", 3},
 		{"package ssogate.custom\n\ndeny.writes := \"no\"\n", 3},
 		{"package ssogate.custom\n\ndefault deny := false\n", 3},
+		{"package ssogate.custom\n\ndeny[x] contains \"no\" if x := \"k\"\n", 3},
+		{"package ssogate\n\ncustom.deny[x] contains \"no\" if x := \"k\"\n", 3},
 		{"package ssogate\n\ncustom := {\"deny\": \"no\"}\n", 3},
 	} {
 		_, err := New(context.Background(), testOrgs(), []Module{{Name: "nodeny.rego", Source: c.src}})
@@ -220,17 +222,48 @@ func TestUndefinedDecisionIsError(t *testing.T) {
 	}
 }
 
+// LoadDir reads the folder's *.rego files but tests and subfolders, and
+// takes the folder's name literally (a name like policies[prod] is not a
+// glob pattern).
 func TestLoadDirSkipsTests(t *testing.T) {
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "a.rego"), []byte("package ssogate.custom\n"), 0o600)
-	os.WriteFile(filepath.Join(dir, "a_test.rego"), []byte("package x\n"), 0o600)
-	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o600)
-	mods, err := LoadDir(dir)
-	if err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"policies", "policies[prod]", "p*?"} {
+		dir := filepath.Join(t.TempDir(), name)
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		must(os.MkdirAll(filepath.Join(dir, "sub.rego"), 0o700))
+		must(os.WriteFile(filepath.Join(dir, "b.rego"), []byte("package ssogate.custom\n"), 0o600))
+		must(os.WriteFile(filepath.Join(dir, "a.rego"), []byte("package ssogate.custom\n"), 0o600))
+		must(os.WriteFile(filepath.Join(dir, "a_test.rego"), []byte("package x\n"), 0o600))
+		must(os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o600))
+		mods, err := LoadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(mods) != 2 || mods[0].Name != filepath.Join(dir, "a.rego") || mods[1].Name != filepath.Join(dir, "b.rego") {
+			t.Errorf("%s: mods = %+v", name, mods)
+		}
 	}
-	if len(mods) != 1 || filepath.Base(mods[0].Name) != "a.rego" {
-		t.Errorf("mods = %+v", mods)
+	if _, err := LoadDir(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Errorf("a missing policy_dir was not an error")
+	}
+}
+
+// Two modules of one name would leave one of them out (rego keeps the
+// last), and a module named like the default policy would replace it.
+func TestDuplicateModuleNamesAreRefused(t *testing.T) {
+	deny := "package ssogate.custom\n\ndeny contains \"m\" if input.method == \"PUT\"\n"
+	for _, mods := range [][]Module{
+		{{Name: DefaultModuleName, Source: deny}},
+		{{Name: "a.rego", Source: deny}, {Name: "a.rego", Source: "package ssogate.custom\n\nx := 1\n"}},
+	} {
+		_, err := New(context.Background(), testOrgs(), mods)
+		if err == nil || !strings.Contains(err.Error(), "already loaded") {
+			t.Errorf("modules %q, %q...: err = %v, want them refused", mods[0].Name, mods[len(mods)-1].Name, err)
+		}
 	}
 }
 
@@ -347,8 +380,8 @@ func TestExtraModuleSeesEveryOrg(t *testing.T) {
 
 // TestOrgsForOddInputs compares the engine with plain OPA (the whole org
 // data in the store) on inputs whose org is not a configured org's name:
-// a variable (OPA iterates every org: a caller of Decide may pass any
-// value), other non-strings, unknown and empty names, and no org at all.
+// non-strings, unknown and empty names, and no org at all. An input with a
+// variable anywhere (OPA would bind it, e.g. iterate every org) is refused.
 func TestOrgsForOddInputs(t *testing.T) {
 	ctx := context.Background()
 	orgs := benchOrgs()
@@ -371,7 +404,7 @@ func TestOrgsForOddInputs(t *testing.T) {
 	base := `"now_ns": 1, "method": "GET", "route": {"kind": "resource"}, "user": "u-alice",
 		"membership": {"role": "write", "resource_groups": {}}, "session": {"authenticated_at_ns": 0, "age_ns": 1000},
 		"resource": {"visibility": "private", "resource_group": "", "created_by": ""}`
-	for _, org := range []string{`"org": x`, `"org": 1`, `"org": ["acme"]`, `"org": null`, `"org": "nope"`, `"org": ""`, `"org": "ACME"`, `"org": "initech"`, ``} {
+	for _, org := range []string{`"org": 1`, `"org": ["acme"]`, `"org": null`, `"org": "nope"`, `"org": ""`, `"org": "ACME"`, `"org": "initech"`, ``} {
 		src := "{" + base
 		if org != "" {
 			src += ", " + org
@@ -392,6 +425,12 @@ func TestOrgsForOddInputs(t *testing.T) {
 		got, err := e.Decide(ctx, in)
 		if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: engine decided %+v (%v), plain OPA %+v (%v)", org, got, err, want, wantErr)
+		}
+	}
+	for _, v := range []string{`"org": x`, `"resource": {"visibility": x, "resource_group": "", "created_by": ""}`, `"membership": {x: "write"}`} {
+		in := ast.MustParseTerm("{" + base + ", " + v + "}").Value
+		if d, err := e.Decide(ctx, in); err == nil || !strings.Contains(err.Error(), "variables") {
+			t.Errorf("%s: decided %+v (%v), want the input refused", v, d, err)
 		}
 	}
 }
