@@ -131,45 +131,38 @@ func TestBrokenModulesAreRefused(t *testing.T) {
 // package: they could loosen it (e.g. make session_valid true for someone,
 // or add an external collaborator, who is exempt from SSO).
 func TestReservedPathsAreRefused(t *testing.T) {
+	// want is the phrase of the refusal: reserved paths could loosen the
+	// policy; data.ssogate.custom.deny is a set, and any other kind of
+	// rule at, above or below it would deny nothing (the policy iterates
+	// the set).
+	const reserved, set = "reserved", "must be a set"
 	for _, c := range []struct {
 		src  string
 		line int
+		want string
 	}{
-		{"package ssogate.authz\n\ndecision := {\"allow\": true, \"reason\": \"x\"} if input.method == \"GET\"\n", 1},
-		{"package ssogate.authz\n\nsession_valid if input.user == \"u-carol\"\n", 1},
-		{"package ssogate.authz.more\n\nx := 1\n", 1},
-		{"package ssogate.orgs\n\nacme := {}\n", 1},
-		{"package ssogate\n\nauthz.public_content if not input.user\n", 3},
-		{"package ssogate\n\norgs.acme.external_collaborators[\"u-carol\"] := true\n", 3},
-		{"package ssogate\n\norgs[x] := {} if x := \"acme\"\n", 3},
-		{"package ssogate\n\nauthz := {\"decision\": 1}\n", 3},
-		{"package ssogate\n\nok := 1\n\norgs contains \"x\"\n", 5},
+		{"package ssogate.authz\n\ndecision := {\"allow\": true, \"reason\": \"x\"} if input.method == \"GET\"\n", 1, reserved},
+		{"package ssogate.authz\n\nsession_valid if input.user == \"u-carol\"\n", 1, reserved},
+		{"package ssogate.authz.more\n\nx := 1\n", 1, reserved},
+		{"package ssogate.orgs\n\nacme := {}\n", 1, reserved},
+		{"package ssogate\n\nauthz.public_content if not input.user\n", 3, reserved},
+		{"package ssogate\n\norgs.acme.external_collaborators[\"u-carol\"] := true\n", 3, reserved},
+		{"package ssogate\n\norgs[x] := {} if x := \"acme\"\n", 3, reserved},
+		{"package ssogate\n\nauthz := {\"decision\": 1}\n", 3, reserved},
+		{"package ssogate\n\nok := 1\n\norgs contains \"x\"\n", 5, reserved},
+		{"package ssogate.custom\n\ndeny := \"no\"\n", 3, set},
+		{"package ssogate.custom\n\ndeny := {\"no\"} if input.method == \"PUT\"\n", 3, set},
+		{"package ssogate.custom\n\ndeny[x] := true if x := \"no\"\n", 3, set},
+		{"package ssogate.custom\n\ndeny.writes := \"no\"\n", 3, set},
+		{"package ssogate.custom\n\ndefault deny := false\n", 3, set},
+		{"package ssogate.custom\n\ndeny[x] contains \"no\" if x := \"k\"\n", 3, set},
+		{"package ssogate\n\ncustom.deny[x] contains \"no\" if x := \"k\"\n", 3, set},
+		{"package ssogate\n\ncustom := {\"deny\": \"no\"}\n", 3, set},
 	} {
-		_, err := New(context.Background(), testOrgs(), []Module{{Name: "loosen.rego", Source: c.src}})
-		want := fmt.Sprintf("loosen.rego:%d: data.ssogate.", c.line)
-		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "reserved") {
-			t.Errorf("module %q: err = %v, want it refused naming %s", c.src, err, want)
-		}
-	}
-	// data.ssogate.custom.deny is a set: any other kind of rule at, above
-	// or below it would deny nothing (the policy iterates the set).
-	for _, c := range []struct {
-		src  string
-		line int
-	}{
-		{"package ssogate.custom\n\ndeny := \"no\"\n", 3},
-		{"package ssogate.custom\n\ndeny := {\"no\"} if input.method == \"PUT\"\n", 3},
-		{"package ssogate.custom\n\ndeny[x] := true if x := \"no\"\n", 3},
-		{"package ssogate.custom\n\ndeny.writes := \"no\"\n", 3},
-		{"package ssogate.custom\n\ndefault deny := false\n", 3},
-		{"package ssogate.custom\n\ndeny[x] contains \"no\" if x := \"k\"\n", 3},
-		{"package ssogate\n\ncustom.deny[x] contains \"no\" if x := \"k\"\n", 3},
-		{"package ssogate\n\ncustom := {\"deny\": \"no\"}\n", 3},
-	} {
-		_, err := New(context.Background(), testOrgs(), []Module{{Name: "nodeny.rego", Source: c.src}})
-		want := fmt.Sprintf("nodeny.rego:%d: data.ssogate.", c.line)
-		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "must be a set") {
-			t.Errorf("module %q: err = %v, want it refused naming %s", c.src, err, want)
+		_, err := New(context.Background(), testOrgs(), []Module{{Name: "extra.rego", Source: c.src}})
+		want := fmt.Sprintf("extra.rego:%d: data.ssogate.", c.line)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("module %q: err = %v, want it refused naming %s (%s)", c.src, err, want, c.want)
 		}
 	}
 	// Other rules of package ssogate, and package ssogate.custom, are fine.

@@ -136,14 +136,23 @@ func must(t *testing.T, err error) {
 // string chunks are rebuilt. With a hash of a few values, every lookup
 // walks a chain of records.
 func TestModel(t *testing.T) {
-	for _, tc := range []struct {
+	for _, tc := range hashes(0xff) {
+		t.Run(tc.name, func(t *testing.T) { testModel(t, tc.hash) })
+	}
+}
+
+// hashes are the hashes the model tests run with: the store's own (nil),
+// and maphash reduced by mask, so that records share chains.
+func hashes(mask uint64) []struct {
+	name string
+	hash func(maphash.Seed, string) uint64
+} {
+	return []struct {
 		name string
 		hash func(maphash.Seed, string) uint64
 	}{
 		{"maphash", nil},
-		{"collisions", func(seed maphash.Seed, s string) uint64 { return maphash.String(seed, s) & 0xff }},
-	} {
-		t.Run(tc.name, func(t *testing.T) { testModel(t, tc.hash) })
+		{"collisions", func(seed maphash.Seed, s string) uint64 { return maphash.String(seed, s) & mask }},
 	}
 }
 
@@ -307,13 +316,7 @@ func TestLongStrings(t *testing.T) {
 // map, with the store's hash and with one of 16 values (long chains), and
 // compares every lookup, including the string bytes the arena counts.
 func TestCatalogModel(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		hash func(maphash.Seed, string) uint64
-	}{
-		{"maphash", nil},
-		{"collisions", func(seed maphash.Seed, s string) uint64 { return maphash.String(seed, s) & 0xf }},
-	} {
+	for _, tc := range hashes(0xf) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := New()
