@@ -12,11 +12,69 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
 // ErrNotFound is returned by lookups when no record exists.
 var ErrNotFound = errors.New("not found")
+
+// MaxFieldLen is the longest user id, email, resource id or created_by
+// every backend holds, in bytes (16 KiB): bolt keys a record by org, a NUL
+// and the user id (or type, NUL, id), and bbolt keys are at most 32 KiB.
+// Writes with a longer field fail with ErrTooLong, in every backend and in
+// snapshot validation.
+const MaxFieldLen = 16 << 10
+
+// ErrTooLong is wrapped by writes refused by CheckMembership, CheckSession
+// or CheckResource.
+var ErrTooLong = errors.New("too long")
+
+// checkLen returns an error naming field, without its value, when s is
+// longer than MaxFieldLen.
+func checkLen(field, s string) error {
+	if len(s) > MaxFieldLen {
+		return fmt.Errorf("%s of %d bytes is %w: a store holds at most %d", field, len(s), ErrTooLong, MaxFieldLen)
+	}
+	return nil
+}
+
+// CheckMembership returns an error wrapping ErrTooLong when m's user id is
+// longer than MaxFieldLen.
+func CheckMembership(m *Membership) error { return checkLen("user id", m.User) }
+
+// CheckSession returns an error wrapping ErrTooLong when v's user id or
+// email is longer than MaxFieldLen.
+func CheckSession(v *Session) error {
+	return errors.Join(checkLen("user id", v.User), checkLen("email", v.Email))
+}
+
+// CheckBatch runs CheckMembership, CheckSession and CheckResource on every
+// record of a batch and returns the first error, naming the record.
+func CheckBatch(ms []Membership, ss []Session, rs []Resource) error {
+	for i := range ms {
+		if err := CheckMembership(&ms[i]); err != nil {
+			return fmt.Errorf("membership %d of the batch: %w", i, err)
+		}
+	}
+	for i := range ss {
+		if err := CheckSession(&ss[i]); err != nil {
+			return fmt.Errorf("session %d of the batch: %w", i, err)
+		}
+	}
+	for i := range rs {
+		if err := CheckResource(&rs[i]); err != nil {
+			return fmt.Errorf("catalog entry %d of the batch: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// CheckResource returns an error wrapping ErrTooLong when r's id or
+// created_by is longer than MaxFieldLen.
+func CheckResource(r *Resource) error {
+	return errors.Join(checkLen("resource id", r.ID), checkLen("created_by", r.CreatedBy))
+}
 
 // Membership is a user's membership of an organisation.
 type Membership struct {

@@ -56,6 +56,9 @@ func (s *Store) PutBatch(ctx context.Context, ms []store.Membership, ss []store.
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("bolt: writing a batch of records: %w", err)
 	}
+	if err := store.CheckBatch(ms, ss, rs); err != nil {
+		return fmt.Errorf("bolt: %w", err)
+	}
 	mrecs := make([]kv, len(ms))
 	for i := range ms {
 		m := &ms[i]

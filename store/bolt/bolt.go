@@ -231,6 +231,9 @@ func (s *Store) Membership(_ context.Context, org, user string) (*store.Membersh
 
 // PutMembership implements store.Memberships.
 func (s *Store) PutMembership(_ context.Context, m store.Membership) error {
+	if err := store.CheckMembership(&m); err != nil {
+		return fmt.Errorf("bolt: %w", err)
+	}
 	return wrap(s.put(bucketMemberships, orgUserKey(m.Org, m.User), encodeMembership(&m)), "writing membership of %s in %s", m.User, m.Org)
 }
 
@@ -250,6 +253,9 @@ func (s *Store) Resource(_ context.Context, typ, id string) (*store.Resource, er
 
 // PutResource implements store.Catalog.
 func (s *Store) PutResource(_ context.Context, r store.Resource) error {
+	if err := store.CheckResource(&r); err != nil {
+		return fmt.Errorf("bolt: %w", err)
+	}
 	return wrap(s.put(bucketResources, resourceKey(r.Type, r.ID), encodeResource(&r)), "writing catalog entry %s %s", r.Type, r.ID)
 }
 

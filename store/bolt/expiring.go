@@ -160,6 +160,9 @@ func (s *Store) Session(_ context.Context, org, user string) (*store.Session, er
 // PutSession implements store.Sessions. A session whose ExpiresAt has
 // already passed replaces the stored one and is then not found.
 func (s *Store) PutSession(_ context.Context, v store.Session) error {
+	if err := store.CheckSession(&v); err != nil {
+		return fmt.Errorf("bolt: %w", err)
+	}
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		return putExpiring(tx, kindSession, orgUserKey(v.Org, v.User), encodeSession(&v))
 	})

@@ -1,8 +1,9 @@
 package memory
 
 import (
-	"fmt"
 	"unsafe"
+
+	"github.com/ssogate/ssogate/store"
 )
 
 // strs holds the bytes of the strings that records refer to (user ids and
@@ -30,22 +31,14 @@ const (
 	strChunk = 64 << 10 // bytes per chunk
 
 	// MaxStringLen is the longest user id or email the memory store
-	// holds, in bytes (32 KiB, bolt's longest key): a write with a longer
-	// one is refused with an error.
-	MaxStringLen = 32 << 10
+	// holds, in bytes: store.MaxFieldLen, which a strRef's 16-bit length
+	// holds.
+	MaxStringLen = store.MaxFieldLen
 )
 
 func (r strRef) chunk() int { return int(r >> 32) }
 func (r strRef) off() int   { return int(r>>16) & 0xffff }
 func (r strRef) len() int   { return int(r & 0xffff) }
-
-// checkLen returns an error naming what when s is longer than MaxStringLen.
-func checkLen(what, s string) error {
-	if len(s) > MaxStringLen {
-		return fmt.Errorf("memory store: %s of %d bytes is longer than the %d the store holds", what, len(s), MaxStringLen)
-	}
-	return nil
-}
 
 // get returns the string r refers to, without copying it.
 func (t *strs) get(r strRef) string {
@@ -56,7 +49,7 @@ func (t *strs) get(r strRef) string {
 }
 
 // put copies s into the arena and returns its reference; s is at most
-// MaxStringLen bytes (the caller checked it with checkLen).
+// MaxStringLen bytes (the caller checked it: store.CheckSession, ...).
 func (t *strs) put(s string) strRef {
 	n := len(s)
 	if n == 0 {

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"unsafe"
 
@@ -103,11 +104,8 @@ func clone2(a, b string) (string, string) {
 // PutResource implements store.Catalog. It fails for an ID or CreatedBy
 // longer than MaxStringLen.
 func (s *Store) PutResource(_ context.Context, e store.Resource) error {
-	if err := checkLen("resource id", e.ID); err != nil {
-		return err
-	}
-	if err := checkLen("created_by", e.CreatedBy); err != nil {
-		return err
+	if err := store.CheckResource(&e); err != nil {
+		return fmt.Errorf("memory store: %w", err)
 	}
 	fid := store.Fold(e.ID)
 	s.mu.Lock()

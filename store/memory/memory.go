@@ -35,6 +35,7 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"hash/maphash"
 	"math"
 	"strings"
@@ -240,7 +241,7 @@ func (s *Store) lookup(org, user string) *record {
 
 // ensure returns the record of (org, user), adding an empty one when there
 // is none; the caller holds s.mu for writing and has checked user's length
-// (checkLen). The pointer is valid until the next write. The org key is a
+// (store.CheckMembership, store.CheckSession). The pointer is valid until the next write. The org key is a
 // copy, so that the store never keeps a caller's larger buffer (a request,
 // a decoded file) alive.
 func (s *Store) ensure(org, user string) *record {
@@ -346,8 +347,8 @@ func (s *Store) Membership(_ context.Context, org, user string) (*store.Membersh
 // ResourceGroups map is copied. It fails for a user id longer than
 // MaxStringLen.
 func (s *Store) PutMembership(_ context.Context, m store.Membership) error {
-	if err := checkLen("user id", m.User); err != nil {
-		return err
+	if err := store.CheckMembership(&m); err != nil {
+		return fmt.Errorf("memory store: %w", err)
 	}
 	shape := newShapeKey(m.Role, m.InviteRole, m.ResourceGroups)
 	s.mu.Lock()
@@ -402,11 +403,8 @@ func (s *Store) Session(_ context.Context, org, user string) (*store.Session, er
 // PutSession implements store.Sessions. It fails for a user id or email
 // longer than MaxStringLen.
 func (s *Store) PutSession(_ context.Context, v store.Session) error {
-	if err := checkLen("user id", v.User); err != nil {
-		return err
-	}
-	if err := checkLen("email", v.Email); err != nil {
-		return err
+	if err := store.CheckSession(&v); err != nil {
+		return fmt.Errorf("memory store: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -265,52 +265,6 @@ func testModel(t *testing.T, hash func(maphash.Seed, string) uint64) {
 	}
 }
 
-// TestLongStrings checks the limit on user ids and emails: MaxStringLen
-// bytes are held and read back whole; one byte more is refused with an
-// error naming the field, and leaves the store as it was.
-func TestLongStrings(t *testing.T) {
-	ctx := context.Background()
-	s := New()
-	long := strings.Repeat("u", MaxStringLen)
-	email := strings.Repeat("e", MaxStringLen-len("@acme.example")) + "@acme.example"
-	must(t, s.PutSession(ctx, store.Session{Org: "acme", User: long, Email: email}))
-	must(t, s.PutMembership(ctx, store.Membership{Org: "acme", User: long, Role: "read"}))
-	if v, err := s.Session(ctx, "acme", long); err != nil || v.User != long || v.Email != email {
-		t.Fatalf("a %d-byte user id and email did not round-trip: %v", MaxStringLen, err)
-	}
-	for _, tc := range []struct {
-		name, want string
-		put        func() error
-	}{
-		{"session user", "user id of 32769 bytes", func() error {
-			return s.PutSession(ctx, store.Session{Org: "acme", User: long + "u", Email: "a@acme.example"})
-		}},
-		{"session email", "email of 32769 bytes", func() error {
-			return s.PutSession(ctx, store.Session{Org: "acme", User: long, Email: email + "x"})
-		}},
-		{"membership user", "user id of 32769 bytes", func() error {
-			return s.PutMembership(ctx, store.Membership{Org: "acme", User: long + "u", Role: "admin"})
-		}},
-		{"resource id", "resource id of 32769 bytes", func() error {
-			return s.PutResource(ctx, store.Resource{Type: "model", ID: "acme/" + long[5:] + "u", Visibility: "public"})
-		}},
-		{"resource created_by", "created_by of 32769 bytes", func() error {
-			return s.PutResource(ctx, store.Resource{Type: "model", ID: "acme/m", CreatedBy: long + "u"})
-		}},
-	} {
-		err := tc.put()
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
-		}
-	}
-	if v, err := s.Session(ctx, "acme", long); err != nil || v.Email != email {
-		t.Errorf("a refused write changed the stored session: %v", err)
-	}
-	if _, err := s.Membership(ctx, "acme", long+"u"); err == nil {
-		t.Errorf("a refused membership was stored")
-	}
-}
-
 // TestCatalogModel runs random writes of catalog entries (ids in mixed
 // case, the same id under several types) against the store and a plain
 // map, with the store's hash and with one of 16 values (long chains), and

@@ -26,6 +26,9 @@ const txBatch = 1000
 // one after the other, and a failure leaves the records before it written.
 // It publishes no cache invalidation (import does, once per batch).
 func (s *Store) PutBatch(ctx context.Context, ms []store.Membership, ss []store.Session, rs []store.Resource) error {
+	if err := store.CheckBatch(ms, ss, rs); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
 	if _, cluster := s.c.(*goredis.ClusterClient); cluster {
 		return s.putEach(ctx, ms, ss, rs)
 	}

@@ -41,6 +41,9 @@ func (s *Store) Session(ctx context.Context, org, user string) (*store.Session, 
 // ExpiresAt) and the org's session index change in one transaction. A
 // session whose ExpiresAt has passed deletes the stored one.
 func (s *Store) PutSession(ctx context.Context, v store.Session) error {
+	if err := store.CheckSession(&v); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("redis: encoding SSO session: %w", err)

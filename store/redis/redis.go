@@ -180,6 +180,9 @@ func (s *Store) Membership(ctx context.Context, org, user string) (*store.Member
 
 // PutMembership implements store.Memberships.
 func (s *Store) PutMembership(ctx context.Context, m store.Membership) error {
+	if err := store.CheckMembership(&m); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
 	return wrap(s.setJSON(ctx, s.membershipKey(m.Org, m.User), m), "writing membership of %s in %s", m.User, m.Org)
 }
 
@@ -199,6 +202,9 @@ func (s *Store) Resource(ctx context.Context, typ, id string) (*store.Resource, 
 
 // PutResource implements store.Catalog.
 func (s *Store) PutResource(ctx context.Context, r store.Resource) error {
+	if err := store.CheckResource(&r); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
 	return wrap(s.setJSON(ctx, s.resourceKey(r.Type, r.ID), r), "writing catalog entry %s %s", r.Type, r.ID)
 }
 

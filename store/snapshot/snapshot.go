@@ -455,10 +455,13 @@ func (s *sink) validate(r *Record) {
 		if m.Org == "" {
 			bad("org", "required")
 		}
-		if m.User == "" {
+		switch {
+		case m.User == "":
 			bad("user", "required")
-		} else if msg := badUserID(m.User); msg != "" {
-			bad("user", msg)
+		case len(m.User) > store.MaxFieldLen:
+			bad("user", store.CheckMembership(m).Error())
+		case badUserID(m.User) != "":
+			bad("user", badUserID(m.User))
 		}
 		checkRole("role", m.Role)
 		checkRole("invite_role", m.InviteRole)
@@ -480,10 +483,16 @@ func (s *sink) validate(r *Record) {
 		if v.Org == "" {
 			bad("org", "required")
 		}
-		if v.User == "" {
+		switch {
+		case v.User == "":
 			bad("user", "required")
-		} else if msg := badUserID(v.User); msg != "" {
-			bad("user", msg)
+		case len(v.User) > store.MaxFieldLen:
+			bad("user", store.CheckSession(&store.Session{User: v.User}).Error())
+		case badUserID(v.User) != "":
+			bad("user", badUserID(v.User))
+		}
+		if len(v.Email) > store.MaxFieldLen {
+			bad("email", store.CheckSession(&store.Session{Email: v.Email}).Error())
 		}
 		if v.AuthenticatedAt.IsZero() {
 			bad("authenticated_at", "required (RFC 3339 time)")
@@ -495,8 +504,13 @@ func (s *sink) validate(r *Record) {
 		if !validType(v.Type) {
 			bad("type", fmt.Sprintf("unknown type %q (want model, dataset or space)", v.Type))
 		}
-		if ns, n, ok := strings.Cut(v.ID, "/"); !ok || ns == "" || n == "" || strings.Contains(n, "/") {
+		if ns, n, ok := strings.Cut(v.ID, "/"); len(v.ID) > store.MaxFieldLen {
+			bad("id", store.CheckResource(&store.Resource{ID: v.ID}).Error())
+		} else if !ok || ns == "" || n == "" || strings.Contains(n, "/") {
 			bad("id", fmt.Sprintf("id %q is not <namespace>/<name>", v.ID))
+		}
+		if len(v.CreatedBy) > store.MaxFieldLen {
+			bad("created_by", store.CheckResource(&store.Resource{CreatedBy: v.CreatedBy}).Error())
 		}
 		if v.Visibility != "public" && v.Visibility != "private" {
 			bad("visibility", fmt.Sprintf("visibility %q (want public or private)", v.Visibility))

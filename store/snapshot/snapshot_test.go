@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/ssogate/ssogate/store"
 	"github.com/ssogate/ssogate/store/memory"
+	"go.yaml.in/yaml/v3"
 )
 
 func TestReadAndApply(t *testing.T) {
@@ -119,4 +121,44 @@ func TestEmptyIsEmpty(t *testing.T) {
 	if len(s.Memberships)+len(s.Sessions)+len(s.Resources) != 0 {
 		t.Errorf("snapshot = %+v", s)
 	}
+}
+
+// Fields longer than store.MaxFieldLen are problems of the snapshot, named
+// by file, line and field without their values, in YAML and in JSON, so
+// that serve --state and import refuse them before writing anything.
+func TestLongFieldsAreProblems(t *testing.T) {
+	long := strings.Repeat("x", store.MaxFieldLen+1)
+	for field, rec := range map[string]string{
+		"memberships[0].user":     `memberships: [{org: acme, user: "` + long + `"}]`,
+		"sessions[0].user":        `sessions: [{org: acme, user: "` + long + `", authenticated_at: "2026-06-01T10:00:00Z"}]`,
+		"sessions[0].email":       `sessions: [{org: acme, user: u, email: "` + long + `", authenticated_at: "2026-06-01T10:00:00Z"}]`,
+		"resources[0].id":         `resources: [{type: model, id: "acme/` + long + `", visibility: private}]`,
+		"resources[0].created_by": `resources: [{type: model, id: acme/m, visibility: private, created_by: "` + long + `"}]`,
+	} {
+		for _, doc := range []string{rec + "\n", yamlToJSON(t, rec)} {
+			_, err := Parse("s.yaml", []byte(doc))
+			want := "s.yaml:1: " + field + ": "
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "is too long") || len(err.Error()) > 300 {
+				t.Errorf("%s: err = %.300v, want %q ... is too long, without the value", field, err, want)
+			}
+		}
+	}
+	ok := strings.Repeat("x", store.MaxFieldLen)
+	if _, err := Parse("s.yaml", []byte(`sessions: [{org: acme, user: "`+ok+`", email: "`+ok+`", authenticated_at: "2026-06-01T10:00:00Z"}]`+"\n")); err != nil {
+		t.Errorf("fields of store.MaxFieldLen bytes: %.300v", err)
+	}
+}
+
+// yamlToJSON writes the one-line flow-YAML record rec as a JSON snapshot.
+func yamlToJSON(t *testing.T, rec string) string {
+	t.Helper()
+	var v map[string]any
+	if err := yaml.Unmarshal([]byte(rec), &v); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b) + "\n"
 }

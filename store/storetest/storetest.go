@@ -6,6 +6,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -210,6 +211,43 @@ func recordCases() []testCase {
 			must(t, err)
 			if len(list) != 1 || list[0].User != "u-a" {
 				t.Errorf("after deleting u-b: %+v", list)
+			}
+		}},
+		{"fields longer than MaxFieldLen are refused, the longest held", func(t *testing.T, s store.Store, _ *Clock) {
+			max := strings.Repeat("u", store.MaxFieldLen)
+			over := max + "u"
+			id := "acme/" + max[5:]
+			// The longest of every field is held whole.
+			must(t, s.PutMembership(ctx, store.Membership{Org: "acme", User: max, Role: "read"}))
+			must(t, s.PutSession(ctx, store.Session{Org: "acme", User: max, Email: max, AuthenticatedAt: time.Unix(1, 0)}))
+			must(t, s.PutResource(ctx, store.Resource{Type: "model", ID: id, Visibility: "private", CreatedBy: max}))
+			if v, err := s.Session(ctx, "acme", max); err != nil || v.Email != max {
+				t.Errorf("a %d-byte user id and email: %v", store.MaxFieldLen, err)
+			}
+			if r, err := s.Resource(ctx, "model", id); err != nil || r.ID != id || r.CreatedBy != max {
+				t.Errorf("a %d-byte resource id and created_by: %v", store.MaxFieldLen, err)
+			}
+			for name, put := range map[string]func() error{
+				"membership user": func() error { return s.PutMembership(ctx, store.Membership{Org: "acme", User: over}) },
+				"session user":    func() error { return s.PutSession(ctx, store.Session{Org: "acme", User: over}) },
+				"session email":   func() error { return s.PutSession(ctx, store.Session{Org: "acme", User: max, Email: over}) },
+				"resource id":     func() error { return s.PutResource(ctx, store.Resource{Type: "model", ID: id + "x"}) },
+				"created_by":      func() error { return s.PutResource(ctx, store.Resource{Type: "model", ID: id, CreatedBy: over}) },
+			} {
+				err := put()
+				if !errors.Is(err, store.ErrTooLong) || len(err.Error()) > 200 {
+					t.Errorf("%s: err = %.200v, want ErrTooLong without the value", name, err)
+				}
+			}
+			// Nothing stored was changed by the refused writes.
+			if v, err := s.Session(ctx, "acme", max); err != nil || v.Email != max {
+				t.Errorf("after refused writes, the session: %v", err)
+			}
+			if r, err := s.Resource(ctx, "model", id); err != nil || r.CreatedBy != max {
+				t.Errorf("after refused writes, the catalog entry: %v", err)
+			}
+			if _, err := s.Membership(ctx, "acme", over); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("a refused membership: err = %v", err)
 			}
 		}},
 	}
