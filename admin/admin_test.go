@@ -98,6 +98,10 @@ func TestRoutes(t *testing.T) {
 		{"put member, no body", call{"PUT", "/admin/v1/orgs/acme/members/u-new", ``, ""}, 400, "bad_request", absent("u-new")},
 		{"put member, body too large", call{"PUT", "/admin/v1/orgs/acme/members/u-new", `{"role":"` + strings.Repeat("r", MaxBody) + `"}`, ""}, 413, "too_large", absent("u-new")},
 		{"put member, unknown org", call{"PUT", "/admin/v1/orgs/initech/members/u-new", `{"role":"read"}`, ""}, 404, "not_found", nil},
+		// Any user id a store holds (a snapshot may import one) is addressable.
+		{"put member, the longest user id", call{"PUT", "/admin/v1/orgs/acme/members/" + strings.Repeat("u", store.MaxFieldLen), `{"role":"read"}`, ""}, 200, "", nil},
+		{"delete member, the longest user id", call{"DELETE", "/admin/v1/orgs/acme/members/" + strings.Repeat("u", store.MaxFieldLen), ``, ""}, 204, "", absent(strings.Repeat("u", store.MaxFieldLen))},
+		{"put member, user id too long", call{"PUT", "/admin/v1/orgs/acme/members/" + strings.Repeat("u", store.MaxFieldLen+1), `{"role":"read"}`, ""}, 400, "bad_request", absent(strings.Repeat("u", store.MaxFieldLen+1))},
 		{"put member, control character", call{"PUT", "/admin/v1/orgs/acme/members/u%01x", `{"role":"read"}`, ""}, 400, "bad_request", nil},
 		{"get member", call{"GET", "/admin/v1/orgs/acme/members/u-a", "", ""}, 200, "", nil},
 		{"get missing member", call{"GET", "/admin/v1/orgs/acme/members/u-zzz", "", ""}, 404, "not_found", nil},

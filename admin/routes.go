@@ -14,8 +14,10 @@ import (
 	"github.com/ssogate/ssogate/store/snapshot"
 )
 
-// maxName is the longest user id, resource group or resource name accepted.
-const maxName = 256
+// maxName is the longest user id, resource group or resource name
+// accepted, in bytes: what every store holds, so that anything a snapshot
+// imported can be addressed here.
+const maxName = store.MaxFieldLen
 
 // org returns the org named by the {org} path segment, or a 404.
 func (a *API) org(r *http.Request) (*config.Org, *Error) {

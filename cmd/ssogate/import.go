@@ -94,7 +94,7 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 func resolveOrgs(cfg *config.Config, s *snapshot.Snapshot, name string) []string {
 	var out []string
 	bad := func(section string, i int, field, org string) {
-		out = append(out, fmt.Sprintf("%s: %s[%d].%s: org %q has no org file in %s", name, section, i, field, org, cfg.Gateway.OrgsDir))
+		out = append(out, fmt.Sprintf("%s: %s[%d].%s: org %s has no org file in %s", name, section, i, field, snapshot.Quote(org), cfg.Gateway.OrgsDir))
 	}
 	for i := range s.Memberships {
 		if o := cfg.Org(s.Memberships[i].Org); o != nil {

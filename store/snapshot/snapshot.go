@@ -23,8 +23,10 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ssogate/ssogate/role"
 	"github.com/ssogate/ssogate/store"
@@ -446,7 +448,7 @@ func (s *sink) validate(r *Record) {
 	bad := func(field, msg string) { s.fieldProblem(r, 0, field, msg) }
 	checkRole := func(field, v string) {
 		if v != "" && !role.Valid(v) {
-			bad(field, fmt.Sprintf("unknown role %q", v))
+			bad(field, fmt.Sprintf("unknown role %s", Quote(v)))
 		}
 	}
 	switch r.Kind {
@@ -502,20 +504,37 @@ func (s *sink) validate(r *Record) {
 	case KindResource:
 		v := &r.Resource
 		if !validType(v.Type) {
-			bad("type", fmt.Sprintf("unknown type %q (want model, dataset or space)", v.Type))
+			bad("type", fmt.Sprintf("unknown type %s (want model, dataset or space)", Quote(v.Type)))
 		}
 		if ns, n, ok := strings.Cut(v.ID, "/"); len(v.ID) > store.MaxFieldLen {
 			bad("id", store.CheckResource(&store.Resource{ID: v.ID}).Error())
 		} else if !ok || ns == "" || n == "" || strings.Contains(n, "/") {
-			bad("id", fmt.Sprintf("id %q is not <namespace>/<name>", v.ID))
+			bad("id", fmt.Sprintf("id %s is not <namespace>/<name>", Quote(v.ID)))
 		}
 		if len(v.CreatedBy) > store.MaxFieldLen {
 			bad("created_by", store.CheckResource(&store.Resource{CreatedBy: v.CreatedBy}).Error())
 		}
 		if v.Visibility != "public" && v.Visibility != "private" {
-			bad("visibility", fmt.Sprintf("visibility %q (want public or private)", v.Visibility))
+			bad("visibility", fmt.Sprintf("visibility %s (want public or private)", Quote(v.Visibility)))
 		}
 	}
+}
+
+// quoteMax is the most bytes of a value Quote shows.
+const quoteMax = 64
+
+// Quote returns s quoted (Go syntax) for a problem message: whole when it
+// has at most 64 bytes, else its first 64 bytes (whole characters) and its
+// length, so that a problem never echoes a huge value.
+func Quote(s string) string {
+	if len(s) <= quoteMax {
+		return strconv.Quote(s)
+	}
+	cut := quoteMax
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s...(%d bytes)", strconv.Quote(s[:cut]), len(s))
 }
 
 // badUserID explains why id cannot be a platform user id, or returns "".
@@ -524,7 +543,7 @@ func (s *sink) validate(r *Record) {
 func badUserID(id string) string {
 	for i := 0; i < len(id); i++ {
 		if c := id[i]; c == '/' || c < 0x20 || c == 0x7f {
-			return fmt.Sprintf("user id %q contains '/' or a control character", id)
+			return fmt.Sprintf("user id %s contains '/' or a control character", Quote(id))
 		}
 	}
 	return ""
@@ -612,9 +631,9 @@ func sectionKind(name string) Kind {
 // record ("memberships[2]") or "" at the top level.
 func unknownKey(key, in string) string {
 	if in == "" {
-		return fmt.Sprintf("unknown key %q", key)
+		return fmt.Sprintf("unknown key %s", Quote(key))
 	}
-	return fmt.Sprintf("unknown key %q in %s", key, in)
+	return fmt.Sprintf("unknown key %s in %s", Quote(key), in)
 }
 
 // mismatch is YAML's message for a value of the wrong type: "cannot

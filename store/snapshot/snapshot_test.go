@@ -162,3 +162,22 @@ func yamlToJSON(t *testing.T, rec string) string {
 	}
 	return string(b) + "\n"
 }
+
+// Problems quote at most 64 bytes of a value, cut at a character boundary,
+// with its length.
+func TestQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"owner":                         `"owner"`,
+		strings.Repeat("r", 64):         `"` + strings.Repeat("r", 64) + `"`,
+		strings.Repeat("r", 100000):     `"` + strings.Repeat("r", 64) + `"...(100000 bytes)`,
+		strings.Repeat("r", 63) + "é!!": `"` + strings.Repeat("r", 63) + `"...(67 bytes)`,
+	} {
+		if got := Quote(in); got != want {
+			t.Errorf("Quote(%.80q) = %s, want %s", in, got, want)
+		}
+	}
+	_, err := Parse("s.yaml", []byte("memberships: [{org: acme, user: u, role: \""+strings.Repeat("r", 100000)+"\"}]\n"))
+	if err == nil || !strings.Contains(err.Error(), "unknown role") || len(err.Error()) > 300 {
+		t.Errorf("a 100 kB role: err = %.300v, want a short unknown-role problem", err)
+	}
+}
