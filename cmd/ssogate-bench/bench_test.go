@@ -137,3 +137,27 @@ func TestGenAndLoad(t *testing.T) {
 		t.Errorf("status check found %d errors, err %v", res.Errors, err)
 	}
 }
+
+// --distinct-settings gives every org its own session timeout; without it
+// all orgs share one.
+func TestGenDistinctSettings(t *testing.T) {
+	for _, distinct := range []bool{false, true} {
+		dir := t.TempDir()
+		c := genConfig{Orgs: 4, Sessions: 2, Members: 3, Resources: 4, Pool: 2, TokenTTL: Duration(time.Hour), Seed: 1, Roles: []string{"read"},
+			GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0", DistinctSettings: distinct}
+		if err := generate(dir, c, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(filepath.Join(dir, "ssogate.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		timeouts := map[time.Duration]bool{}
+		for _, o := range cfg.Orgs {
+			timeouts[o.SSO.SessionTimeout] = true
+		}
+		if want := map[bool]int{false: 1, true: 4}[distinct]; len(timeouts) != want {
+			t.Errorf("distinct %v: %d session timeouts among 4 orgs, want %d", distinct, len(timeouts), want)
+		}
+	}
+}

@@ -51,17 +51,21 @@ var mixes = []mixKind{
 
 // genConfig sizes the benchmark state.
 type genConfig struct {
-	Orgs      int       `json:"orgs"`
-	Members   int       `json:"members"`
-	Sessions  int       `json:"sessions"`
-	Resources int       `json:"resources"`
-	Pool      int       `json:"pool"`  // distinct requests (and platform tokens) per mix
-	Roles     []string  `json:"roles"` // membership j has role Roles[j % len]; "" is the org default
-	TokenTTL  Duration  `json:"token_ttl"`
-	Seed      uint64    `json:"seed"`
-	Generated time.Time `json:"generated"`
-	GRPC      string    `json:"grpc"` // ssogate's listen addresses in the gateway file
-	HTTP      string    `json:"http"`
+	Orgs      int      `json:"orgs"`
+	Members   int      `json:"members"`
+	Sessions  int      `json:"sessions"`
+	Resources int      `json:"resources"`
+	Pool      int      `json:"pool"`  // distinct requests (and platform tokens) per mix
+	Roles     []string `json:"roles"` // membership j has role Roles[j % len]; "" is the org default
+	// DistinctSettings gives every org its own session timeout (org i:
+	// 168h minus i seconds), so that no two orgs share policy data;
+	// otherwise all orgs have the same settings.
+	DistinctSettings bool      `json:"distinct_settings,omitempty"`
+	TokenTTL         Duration  `json:"token_ttl"`
+	Seed             uint64    `json:"seed"`
+	Generated        time.Time `json:"generated"`
+	GRPC             string    `json:"grpc"` // ssogate's listen addresses in the gateway file
+	HTTP             string    `json:"http"`
 }
 
 // Duration is a time.Duration that reads and writes as "1h0m0s" in JSON.
@@ -88,6 +92,7 @@ func genCmd(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.Members, "members", 0, "memberships; default sessions + pool, so that some members have no session")
 	fs.IntVar(&c.Sessions, "sessions", 1000, "SSO sessions; session i belongs to membership i (to a former member when i >= members)")
 	fs.IntVar(&c.Resources, "resources", 1000, "catalog entries, spread over the orgs: even ones public, odd ones private")
+	fs.BoolVar(&c.DistinctSettings, "distinct-settings", false, "give every org its own session timeout (168h minus i seconds), so that orgs share no policy data")
 	fs.IntVar(&c.Pool, "pool", 1000, "distinct requests per mix (each member request with its own platform token)")
 	roles := fs.String("roles", "read,write,contributor,", "membership roles, assigned in turn; an empty item is the org's default_role (read)")
 	ttl := fs.Duration("token-ttl", 24*time.Hour, "lifetime of the platform tokens in the request files")
@@ -158,7 +163,11 @@ func generate(dir string, c genConfig, now time.Time) error {
 		return err
 	}
 	for i := 0; i < c.Orgs; i++ {
-		if err := writeOrg(dir, orgName(i)); err != nil {
+		timeout := 168 * time.Hour
+		if c.DistinctSettings {
+			timeout -= time.Duration(i) * time.Second
+		}
+		if err := writeOrg(dir, orgName(i), timeout); err != nil {
 			return err
 		}
 	}
@@ -228,15 +237,15 @@ sso:
   mode: enforced
   protocol: oidc
   oidc: {issuer: "https://idp.%[1]s.example", client_id: hub-%[1]s}
-  session_timeout: 168h
+  session_timeout: %[2]s
   role_mapping:
     attribute: groups
     rules:
       - {value: hub-admins, role: admin}
 `
 
-func writeOrg(dir, name string) error {
-	return os.WriteFile(filepath.Join(dir, "orgs", name+".yaml"), []byte(fmt.Sprintf(orgTemplate, name)), 0o644)
+func writeOrg(dir, name string, sessionTimeout time.Duration) error {
+	return os.WriteFile(filepath.Join(dir, "orgs", name+".yaml"), []byte(fmt.Sprintf(orgTemplate, name, sessionTimeout)), 0o644)
 }
 
 // Catalog layout: resource r belongs to org r % orgs, as that org's k-th

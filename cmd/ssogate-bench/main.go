@@ -10,6 +10,10 @@
 //	load        a closed-loop gRPC load generator against one server
 //	run         starts the reference server and ssogate as separate
 //	            processes, loads each in turn and prints the side-by-side table
+//	scale       starts the reference server and one ssogate per state
+//	            folder at once, loads each in turn in short slices for many
+//	            rounds and prints CPU per check, its growth over the first
+//	            state and the ratios to the reference, paired by round
 //	mem         measures the memory store's bytes per SSO session
 package main
 
@@ -28,6 +32,8 @@ commands:
               [--duration D] [--warmup D] [--pid PID]
   run         --dir DIR --ssogate BIN [--backend memory|bolt|redis] [--concurrency 1,16,64]
               [--duration D] [--warmup D] [--rounds N] [--mix ...] [--ssogate-env K=V]
+  scale       --dirs DIR1,DIR2,... --ssogate BIN [--concurrency 16,64] [--slice D]
+              [--warmup D] [--rounds N] [--mix ...] [--ssogate-env K=V]
   mem         [--orgs N --sessions S --members M]   bytes per session in the memory store
 
 Run "ssogate-bench <command> -h" for a command's flags.
@@ -51,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return loadCmd(rest, stdout, stderr)
 	case "run":
 		return runCmd(rest, stdout, stderr)
+	case "scale":
+		return scaleCmd(rest, stdout, stderr)
 	case "mem":
 		return memCmd(rest, stdout, stderr)
 	case "-h", "--help", "help":

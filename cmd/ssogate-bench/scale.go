@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// scaleConfig is a scaling run: the reference server and one ssogate per
+// state folder, all running at once, loaded in turn in short slices.
+type scaleConfig struct {
+	Dirs        []string
+	Ssogate     string
+	Concurrency []int
+	Conns       int
+	Warmup      time.Duration
+	Slice       time.Duration
+	Rounds      int
+	Mix         string
+	RefAddr     string
+	BasePort    int
+	LogLevel    string
+	StartWait   time.Duration
+	Env         []string
+}
+
+func scaleCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c scaleConfig
+	dirs := fs.String("dirs", "", "comma-separated folders written by gen; the first is the baseline the others' growth is measured against")
+	fs.StringVar(&c.Ssogate, "ssogate", "ssogate", "ssogate binary")
+	conc := fs.String("concurrency", "16,64", "comma-separated concurrencies")
+	fs.IntVar(&c.Conns, "conns", 2, "gRPC connections of the load generator")
+	fs.DurationVar(&c.Warmup, "warmup", time.Second, "warm-up before each slice")
+	fs.DurationVar(&c.Slice, "slice", 4*time.Second, "measured time per server, concurrency and round")
+	fs.IntVar(&c.Rounds, "rounds", 15, "rounds; each loads every server once at every concurrency")
+	fs.StringVar(&c.Mix, "mix", "session=1", "request kinds and weights: session, public, redirect, api401")
+	fs.StringVar(&c.RefAddr, "ref-addr", "127.0.0.1:19292", "listen address of the reference server")
+	fs.IntVar(&c.BasePort, "base-port", 19400, "the i-th ssogate (from 0) serves gRPC on 127.0.0.1:base-port+2i and HTTP on the next port")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "ssogate serve --log-level (info logs every decision)")
+	fs.DurationVar(&c.StartWait, "start-timeout", 10*time.Minute, "longest wait for an ssogate to load its state and serve")
+	fs.Func("ssogate-env", "KEY=VALUE added to the ssogates' environment only; repeatable", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("%q is not KEY=VALUE", v)
+		}
+		c.Env = append(c.Env, v)
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	for _, d := range strings.Split(*dirs, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			c.Dirs = append(c.Dirs, d)
+		}
+	}
+	var err error
+	if c.Concurrency, err = parseInts(*conc); err != nil || len(c.Dirs) == 0 || c.Rounds < 1 || c.Slice <= 0 || c.BasePort < 1 || c.BasePort+2*len(c.Dirs) > 65535 {
+		fmt.Fprintln(stderr, "ssogate-bench scale: --dirs is required; --concurrency is a list of positive numbers; --rounds >= 1; --slice > 0; --base-port leaves room for two ports per folder")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := scale(ctx, c, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "ssogate-bench scale: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// scaleServer is one server of a scaling run and the requests it is sent.
+type scaleServer struct {
+	name string // "reference" or the state folder
+	p    *proc
+	mix  []weighted
+	ref  bool
+	// by concurrency, one slice per round, in round order
+	slices map[int][]loadResult
+	rss    int64 // bytes, after the last round
+}
+
+// scale starts every server, then loads each in turn: per round and
+// concurrency, the reference server and every ssogate once, in an order
+// rotated each round so that no state always follows another. Slow drift
+// of the machine (other tenants, frequency) then falls on every server
+// alike, and each round's ratios compare slices seconds apart.
+func scale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	// The ssogates' logs (a decision per Check at info) go to the null
+	// device as a file, so that no goroutine of this process copies them.
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer devNull.Close()
+	var servers []*scaleServer
+	defer func() {
+		for _, s := range servers {
+			s.p.stop()
+		}
+	}()
+	for i, dir := range c.Dirs {
+		gc, mix, err := readState(dir, c.Mix)
+		if err != nil {
+			return err
+		}
+		// A gateway file of the memory backend on this server's own
+		// ports, beside the folder's (its paths are relative to it).
+		grpcAddr := fmt.Sprintf("127.0.0.1:%d", c.BasePort+2*i)
+		cfg := filepath.Join(dir, fmt.Sprintf("ssogate-scale-%d.yaml", i))
+		body := fmt.Sprintf(gatewayTemplate, grpcAddr, fmt.Sprintf("127.0.0.1:%d", c.BasePort+2*i+1), "{backend: memory}")
+		if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+			return err
+		}
+		defer os.Remove(cfg)
+		args := []string{"serve", "--config", cfg, "--log-level", c.LogLevel, "--state", filepath.Join(dir, "state.yaml")}
+		p, took, err := start(ctx, "ssogate for "+dir, grpcAddr, devNull, c.StartWait, c.Env, c.Ssogate, args...)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, &scaleServer{name: dir, p: p, mix: mix, slices: map[int][]loadResult{}})
+		rss, _, _ := procMemory(p.pid())
+		fmt.Fprintf(stdout, "%s: %d orgs, %d members, %d sessions, %d resources; serving after %s, RSS %.1f MB\n",
+			dir, gc.Orgs, gc.Members, gc.Sessions, gc.Resources, took.Round(time.Millisecond), mb(rss))
+	}
+	ref, _, err := start(ctx, "reference server", c.RefAddr, stderr, time.Minute, nil, self, "ref-server", "--addr", c.RefAddr)
+	if err != nil {
+		return err
+	}
+	// gen names orgs, users and models with fixed widths, so every state's
+	// requests have the same sizes: the reference server gets the first's.
+	servers = append([]*scaleServer{{name: "reference", p: ref, mix: servers[0].mix, ref: true, slices: map[int][]loadResult{}}}, servers...)
+	fmt.Fprintf(stdout, "mix %s; %d conns; slices of %s after %s warm-up; %d rounds; ssogate env %v; log level %s\n",
+		c.Mix, c.Conns, c.Slice, c.Warmup, c.Rounds, c.Env, c.LogLevel)
+
+	for round := 0; round < c.Rounds; round++ {
+		for _, conc := range c.Concurrency {
+			for k := range servers {
+				s := servers[(k+round)%len(servers)]
+				lc := loadConfig{Addr: s.p.addr, Concurrency: conc, Conns: c.Conns, Warmup: c.Warmup,
+					Duration: c.Slice, PID: s.p.pid(), CheckStatus: !s.ref}
+				res, err := runLoad(ctx, lc, s.mix)
+				if err != nil {
+					return fmt.Errorf("%s at concurrency %d: %w", s.name, conc, err)
+				}
+				if res.Errors > 0 {
+					return fmt.Errorf("%s at concurrency %d: %d errors, the first: %s", s.name, conc, res.Errors, res.FirstError)
+				}
+				s.slices[conc] = append(s.slices[conc], res)
+			}
+		}
+		fmt.Fprintf(stderr, "round %d of %d done\n", round+1, c.Rounds)
+	}
+	for _, s := range servers {
+		s.rss, _, _ = procMemory(s.p.pid())
+	}
+	printScale(stdout, c, servers)
+	return nil
+}
+
+// readState reads a gen folder's bench.json and request mix.
+func readState(dir, mixFlag string) (genConfig, []weighted, error) {
+	var gc genConfig
+	b, err := os.ReadFile(filepath.Join(dir, "bench.json"))
+	if err != nil {
+		return gc, nil, fmt.Errorf("%s is not a folder written by gen: %w", dir, err)
+	}
+	if err := json.Unmarshal(b, &gc); err != nil {
+		return gc, nil, fmt.Errorf("%s/bench.json: %w", dir, err)
+	}
+	weights, err := parseMix(mixFlag)
+	if err != nil {
+		return gc, nil, err
+	}
+	mix, err := loadMix(dir, weights)
+	return gc, mix, err
+}
+
+// scaleRow is one server's figures at one concurrency: medians over the
+// rounds, and medians of per-round ratios (each round's slice of this
+// server over the same round's slice of the reference, or of the baseline).
+type scaleRow struct {
+	cpu, tput, p99             float64 // µs/check, checks/s, µs
+	cpuRatio, tputRatio        float64 // to the reference, per round
+	p99Ratio                   float64
+	growth, growthLo, growthHi float64 // CPU per check over the baseline's, minus 1: median and quartiles
+}
+
+func scaleRows(servers []*scaleServer, conc int) []scaleRow {
+	ref, base := servers[0].slices[conc], servers[min(1, len(servers)-1)].slices[conc]
+	rows := make([]scaleRow, len(servers))
+	for i, s := range servers {
+		var cpu, tput, p99, cr, tr, pr, gr []float64
+		for r, res := range s.slices[conc] {
+			c := float64(res.ServerCPUPerCheck()) / 1e3
+			p := float64(res.Percentile(99)) / 1e3
+			cpu, tput, p99 = append(cpu, c), append(tput, res.Throughput()), append(p99, p)
+			cr = append(cr, ratio(c, float64(ref[r].ServerCPUPerCheck())/1e3))
+			tr = append(tr, ratio(res.Throughput(), ref[r].Throughput()))
+			pr = append(pr, ratio(p, float64(ref[r].Percentile(99))/1e3))
+			gr = append(gr, ratio(c, float64(base[r].ServerCPUPerCheck())/1e3)-1)
+		}
+		rows[i] = scaleRow{cpu: quantile(cpu, 0.5), tput: quantile(tput, 0.5), p99: quantile(p99, 0.5),
+			cpuRatio: quantile(cr, 0.5), tputRatio: quantile(tr, 0.5), p99Ratio: quantile(pr, 0.5),
+			growth: quantile(gr, 0.5), growthLo: quantile(gr, 0.25), growthHi: quantile(gr, 0.75)}
+	}
+	return rows
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// quantile returns the q-quantile of v (0 <= q <= 1), interpolating
+// between the two nearest values; 0 for no values.
+func quantile(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	x := q * float64(len(s)-1)
+	i := int(x)
+	if i+1 >= len(s) {
+		return s[len(s)-1]
+	}
+	return s[i] + (x-float64(i))*(s[i+1]-s[i])
+}
+
+func printScale(w io.Writer, c scaleConfig, servers []*scaleServer) {
+	fmt.Fprintln(w, "| concurrency | server | CPU µs/check | CPU ratio | growth over the first state (quartiles) | throughput ratio | p99 ratio | RSS after load |")
+	fmt.Fprintln(w, "|---:|---|---:|---:|---|---:|---:|---:|")
+	for _, conc := range c.Concurrency {
+		for i, r := range scaleRows(servers, conc) {
+			s := servers[i]
+			if s.ref {
+				fmt.Fprintf(w, "| %d | reference | %.1f | 1 | | 1 | 1 | |\n", conc, r.cpu)
+				continue
+			}
+			growth := "—"
+			if i > 1 {
+				growth = fmt.Sprintf("%+.1f%% (%+.1f%% to %+.1f%%)", 100*r.growth, 100*r.growthLo, 100*r.growthHi)
+			}
+			fmt.Fprintf(w, "| %d | %s | %.1f | %.2f | %s | %.2f | %.2f | %.1f MB |\n",
+				conc, s.name, r.cpu, r.cpuRatio, growth, r.tputRatio, r.p99Ratio, mb(s.rss))
+		}
+	}
+}

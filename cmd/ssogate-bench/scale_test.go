@@ -1,0 +1,83 @@
+package main
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+func TestQuantile(t *testing.T) {
+	for _, tc := range []struct {
+		v    []float64
+		q    float64
+		want float64
+	}{
+		{nil, 0.5, 0},
+		{[]float64{7}, 0.5, 7},
+		{[]float64{3, 1, 2}, 0.5, 2},
+		{[]float64{4, 1, 3, 2}, 0.5, 2.5},
+		{[]float64{4, 1, 3, 2}, 0, 1},
+		{[]float64{4, 1, 3, 2}, 1, 4},
+		{[]float64{5, 1, 4, 2, 3}, 0.25, 2},
+		{[]float64{1, 2}, 0.25, 1.25},
+	} {
+		if got := quantile(tc.v, tc.q); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("quantile(%v, %v) = %v, want %v", tc.v, tc.q, got, tc.want)
+		}
+	}
+	v := []float64{3, 1, 2}
+	quantile(v, 0.5)
+	if v[0] != 3 || v[1] != 1 {
+		t.Errorf("quantile sorted its argument: %v", v)
+	}
+}
+
+// slice is a load result of checks over a second at cpu µs per check.
+func slice(cpuMicros float64, checks int64) loadResult {
+	lat := make([]time.Duration, checks)
+	for i := range lat {
+		lat[i] = time.Duration(i+1) * time.Microsecond
+	}
+	return loadResult{Checks: checks, Elapsed: time.Second, Latencies: lat,
+		ServerCPU: time.Duration(cpuMicros * float64(checks) * 1e3)}
+}
+
+// Ratios are taken within a round, then their median across rounds: the
+// machine's drift from round to round, which moves every server's CPU
+// alike, cancels out, where a ratio of medians would keep it.
+func TestScaleRowsPairByRound(t *testing.T) {
+	drift := []float64{1, 2, 1.6, 1.1, 1.3} // the machine's speed in each round
+	var ref, base, grown []loadResult
+	for i, d := range drift {
+		ref = append(ref, slice(50*d, 1000))
+		base = append(base, slice(100*d, 500))
+		// 10% over the baseline in every round but one, which is an outlier.
+		g := 1.10
+		if i == 2 {
+			g = 1.50
+		}
+		grown = append(grown, slice(100*d*g, 400))
+	}
+	servers := []*scaleServer{
+		{name: "reference", ref: true, slices: map[int][]loadResult{16: ref}},
+		{name: "base", slices: map[int][]loadResult{16: base}},
+		{name: "grown", slices: map[int][]loadResult{16: grown}},
+	}
+	rows := scaleRows(servers, 16)
+	near := func(what string, got, want float64) {
+		t.Helper()
+		if math.Abs(got-want) > 1e-6 {
+			t.Errorf("%s = %v, want %v", what, got, want)
+		}
+	}
+	near("baseline CPU ratio", rows[1].cpuRatio, 2)
+	near("baseline throughput ratio", rows[1].tputRatio, 0.5)
+	near("baseline growth", rows[1].growth, 0)
+	near("grown CPU ratio", rows[2].cpuRatio, 2.2)
+	near("grown growth", rows[2].growth, 0.10)
+	near("grown growth, first quartile", rows[2].growthLo, 0.10)
+	near("grown growth, third quartile", rows[2].growthHi, 0.10)
+	near("grown throughput ratio", rows[2].tputRatio, 0.4)
+	// The median of the baseline's own CPU keeps the drift: 100 * 1.3.
+	near("baseline median CPU", rows[1].cpu, 130)
+}
