@@ -55,18 +55,18 @@ type Options struct {
 // state is everything derived from configuration; it is swapped whole.
 type state struct {
 	publicURL string
-	orgs      route.OrgMap
-	byName    map[string]orgEntry // canonical name → org
+	orgs      *route.OrgMap[orgEntry] // org name, ignoring ASCII case → org
 	policy    *policies.Engine
 	auth      *identity.Authenticator
 	mdNS      string
 	mdKey     string
 }
 
-// orgEntry is an org's configuration and what the decision path derives
-// from it once, at load time.
+// orgEntry is what the decision path needs of an org, derived from its
+// configuration once, at load time, and held in the route's org index, so
+// that a Check finds it with the route's lookup (docs/performance.md).
 type orgEntry struct {
-	*config.Org
+	sso  bool      // sso.enabled
 	name *ast.Term // the canonical name as the policy input's org
 }
 
@@ -120,17 +120,17 @@ func (a *Authorizer) Reload(ctx context.Context, cfg *config.Config) error {
 func buildState(ctx context.Context, cfg *config.Config, now func() time.Time) (*state, error) {
 	s := &state{
 		publicURL: cfg.Gateway.PublicURL,
-		byName:    make(map[string]orgEntry, len(cfg.Orgs)),
+		orgs:      route.NewOrgMap[orgEntry](len(cfg.Orgs)),
 		mdNS:      cfg.Gateway.Identity.Metadata.Namespace,
 		mdKey:     cfg.Gateway.Identity.Metadata.Key,
 	}
-	names := make([]string, 0, len(cfg.Orgs))
 	for _, o := range cfg.Orgs {
-		names = append(names, o.Name)
-		s.byName[o.Name] = orgEntry{Org: o, name: ast.StringTerm(o.Name)}
+		// config.New refuses these too; a Config built by hand may not.
+		if !s.orgs.Add(o.Name, orgEntry{sso: o.SSO.Enabled, name: ast.StringTerm(o.Name)}) {
+			return nil, fmt.Errorf("org %q: another org has the same name ignoring case", o.Name)
+		}
 	}
 	data := PolicyOrgs(cfg)
-	s.orgs = route.NewOrgMap(names...)
 	extra, err := policies.LoadDir(cfg.Gateway.PolicyDir)
 	if err != nil {
 		return nil, err
@@ -209,7 +209,7 @@ func (a *Authorizer) decide(ctx context.Context, s *state, req *authv3.CheckRequ
 	}
 	rt := route.Resolve(path, s.orgs)
 	o := outcome{path: path, org: rt.Org}
-	org := s.byName[rt.Org]
+	org, isOrg := s.orgs.Get(rt.Org) // the entry Resolve just found: in the cache
 	method := httpReq.GetMethod()
 	if method == "" {
 		method = h.Get(":method")
@@ -219,7 +219,7 @@ func (a *Authorizer) decide(ctx context.Context, s *state, req *authv3.CheckRequ
 	method = upperASCII(method)
 
 	var user *identity.User
-	if org.Org != nil && org.SSO.Enabled && rt.Kind != route.LoginFlow {
+	if isOrg && org.sso && rt.Kind != route.LoginFlow {
 		user, err = s.auth.Authenticate(ctx, h, metadataClaims(req, s.mdNS, s.mdKey))
 		switch {
 		case errors.Is(err, identity.ErrAmbiguousIdentity):
@@ -239,7 +239,7 @@ func (a *Authorizer) decide(ctx context.Context, s *state, req *authv3.CheckRequ
 	}
 	// Orgs without SSO are allowed whatever the store holds (outcome 1), so
 	// they do not read it: a store outage leaves them alone.
-	if org.Org != nil && org.SSO.Enabled {
+	if isOrg && org.sso {
 		if err := a.load(ctx, &in); err != nil {
 			return unavailable(o, err)
 		}

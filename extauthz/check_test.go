@@ -14,6 +14,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/ssogate/ssogate/config"
 	"github.com/ssogate/ssogate/store"
 )
 
@@ -380,4 +381,18 @@ func TestPolicyDirTightensAndFailsClosed(t *testing.T) {
 			t.Fatalf("got %+v", r)
 		}
 	})
+}
+
+// config.New refuses org names equal ignoring case; a Config built by
+// hand is refused by New, since routes find orgs ignoring case.
+func TestOrgNamesEqualIgnoringCaseAreRefused(t *testing.T) {
+	f := newFixture(t, "")
+	cfg := *f.cfg
+	twin := *cfg.Orgs[0]
+	twin.Name = strings.ToUpper(twin.Name)
+	cfg.Orgs = append(append([]*config.Org(nil), cfg.Orgs...), &twin)
+	_, err := New(context.Background(), &cfg, failingStore{}, Options{})
+	if err == nil || !strings.Contains(err.Error(), twin.Name) || !strings.Contains(err.Error(), "ignoring case") {
+		t.Fatalf("New with orgs %q and %q: %v", cfg.Orgs[0].Name, twin.Name, err)
+	}
 }

@@ -427,3 +427,66 @@ func TestOrgsForOddInputs(t *testing.T) {
 		}
 	}
 }
+
+// Orgs with equal settings share one object of org data (orgData); an org
+// with other settings or with external collaborators has its own, and
+// each org's decision follows its own settings.
+func TestOrgsWithEqualSettingsShareData(t *testing.T) {
+	ctx := context.Background()
+	base := Org{SSOEnabled: true, Mode: "enforced", DefaultRole: "read", SessionTimeout: 8 * time.Hour}
+	longer, collab := base, base
+	longer.SessionTimeout = 48 * time.Hour
+	collab.ExternalCollaborators = []string{"u-ext"}
+	orgs := map[string]Org{"a": base, "b": base, "c": longer, "d": collab, "e": collab}
+	e, err := New(ctx, orgs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := e.orgs.(ast.Object)
+	of := func(name string) ast.Value { return obj.Get(ast.StringTerm(name)).Value }
+	if of("a") != of("b") {
+		t.Error("orgs a and b have equal settings but separate data")
+	}
+	for _, pair := range [][2]string{{"a", "c"}, {"a", "d"}, {"d", "e"}} {
+		if of(pair[0]) == of(pair[1]) {
+			t.Errorf("orgs %s and %s share data", pair[0], pair[1])
+		}
+	}
+	now := time.Date(2026, 6, 2, 12, 0, 0, 0, time.UTC)
+	// A member; age 0 is no SSO session.
+	decide := func(org, user string, age time.Duration) Decision {
+		t.Helper()
+		in := map[string]any{"now_ns": now.UnixNano(), "method": "GET", "org": org, "route": map[string]any{"kind": "resource"},
+			"user": user, "membership": map[string]any{"role": ""}}
+		if age > 0 {
+			in["session"] = map[string]any{"authenticated_at_ns": now.Add(-age).UnixNano(), "age_ns": age.Nanoseconds()}
+		}
+		v, err := ast.InterfaceToValue(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := e.Decide(ctx, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	for _, tt := range []struct {
+		org, user string
+		age       time.Duration
+		allow     bool
+		reason    string
+	}{
+		{"a", "u-1", 24 * time.Hour, false, "sso_session_expired"},
+		{"b", "u-1", time.Hour, true, "sso_session_valid"},
+		{"c", "u-1", 24 * time.Hour, true, "sso_session_valid"},
+		{"d", "u-ext", 0, true, "external_collaborator"},
+		{"e", "u-ext", 0, true, "external_collaborator"},
+		{"a", "u-ext", 0, false, "sso_session_missing"},
+	} {
+		d := decide(tt.org, tt.user, tt.age)
+		if d.Allow != tt.allow || d.Reason != tt.reason {
+			t.Errorf("org %s, user %s, session age %s: decision %+v; want allow %v, reason %q", tt.org, tt.user, tt.age, d, tt.allow, tt.reason)
+		}
+	}
+}

@@ -7,7 +7,7 @@ import (
 
 // testOrgs has the orgs of the conformance fixtures, spelt as in their org
 // files (one with a mixed-case canonical name).
-var testOrgs = NewOrgMap("acme", "globex", "initech", "Hooli")
+var testOrgs = NewOrgNames("acme", "globex", "initech", "Hooli")
 
 func TestResolve(t *testing.T) {
 	const (
@@ -240,25 +240,40 @@ func TestReserved(t *testing.T) {
 }
 
 func TestOrgMap(t *testing.T) {
-	m := NewOrgMap("Acme", "acme", "globex", strings.Repeat("Long", 20))
+	m := NewOrgMap[int](4)
+	for i, name := range []string{"Acme", "acme", "globex", strings.Repeat("Long", 20)} {
+		if added := m.Add(name, i+1); added != (name != "acme") {
+			t.Errorf("Add(%q) = %v", name, added)
+		}
+	}
+	if m.Len() != 3 {
+		t.Errorf("Len = %d, want 3", m.Len())
+	}
 	tests := []struct {
 		name, want string
+		v          int
 		ok         bool
 	}{
-		{"acme", "Acme", true},
-		{"ACME", "Acme", true},
-		{"aCmE", "Acme", true},
-		{"globex", "globex", true},
-		{"GLOBEX", "globex", true},
-		{strings.Repeat("LONG", 20), strings.Repeat("Long", 20), true},
-		{"acm", "", false},
-		{"", "", false},
-		{"ſacme", "", false},
+		{"acme", "Acme", 1, true},
+		{"ACME", "Acme", 1, true},
+		{"aCmE", "Acme", 1, true},
+		{"globex", "globex", 3, true},
+		{"GLOBEX", "globex", 3, true},
+		{strings.Repeat("LONG", 20), strings.Repeat("Long", 20), 4, true},
+		{"acm", "", 0, false},
+		{"", "", 0, false},
+		{"ſacme", "", 0, false},
 	}
 	for _, tt := range tests {
 		if got, ok := m.Org(tt.name); got != tt.want || ok != tt.ok {
 			t.Errorf("Org(%q) = %q, %v; want %q, %v", tt.name, got, ok, tt.want, tt.ok)
 		}
+		if v, ok := m.Get(tt.name); v != tt.v || ok != tt.ok {
+			t.Errorf("Get(%q) = %d, %v; want %d, %v", tt.name, v, ok, tt.v, tt.ok)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = m.Get("GLOBEX") }); n != 0 {
+		t.Errorf("Get allocates %v times", n)
 	}
 }
 
