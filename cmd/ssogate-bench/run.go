@@ -63,13 +63,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.RedisServer, "redis-server", "redis-server", "redis-server binary for --backend redis")
 	fs.DurationVar(&c.StartWait, "start-timeout", 10*time.Minute, "longest wait for ssogate to load its state and serve")
 	fs.BoolVar(&c.Markdown, "markdown", false, "print the table as Markdown")
-	fs.Func("ssogate-env", "KEY=VALUE added to ssogate's environment only (e.g. GOGC=200); repeatable", func(v string) error {
-		if !strings.Contains(v, "=") {
-			return fmt.Errorf("%q is not KEY=VALUE", v)
-		}
-		c.Env = append(c.Env, v)
-		return nil
-	})
+	envFlag(fs, &c.Env, "KEY=VALUE added to ssogate's environment only (e.g. GOGC=200); repeatable")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -78,10 +72,27 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ssogate-bench run: --dir is required; --concurrency is a list of positive numbers; --rounds >= 1")
 		return 2
 	}
+	return untilSignal("run", stderr, func(ctx context.Context) error { return sideBySide(ctx, c, stdout, stderr) })
+}
+
+// envFlag defines --ssogate-env on fs: KEY=VALUE pairs appended to env.
+func envFlag(fs *flag.FlagSet, env *[]string, usage string) {
+	fs.Func("ssogate-env", usage, func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("%q is not KEY=VALUE", v)
+		}
+		*env = append(*env, v)
+		return nil
+	})
+}
+
+// untilSignal runs fn with a context that SIGINT and SIGTERM cancel, and
+// returns the command's exit code: 1 after printing fn's error, else 0.
+func untilSignal(cmd string, stderr io.Writer, fn func(context.Context) error) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := sideBySide(ctx, c, stdout, stderr); err != nil {
-		fmt.Fprintf(stderr, "ssogate-bench run: %v\n", err)
+	if err := fn(ctx); err != nil {
+		fmt.Fprintf(stderr, "ssogate-bench %s: %v\n", cmd, err)
 		return 1
 	}
 	return 0

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -49,13 +47,7 @@ func scaleCmd(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.BasePort, "base-port", 19400, "the i-th ssogate (from 0) serves gRPC on 127.0.0.1:base-port+2i and HTTP on the next port")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "ssogate serve --log-level (info logs every decision)")
 	fs.DurationVar(&c.StartWait, "start-timeout", 10*time.Minute, "longest wait for an ssogate to load its state and serve")
-	fs.Func("ssogate-env", "KEY=VALUE added to the ssogates' environment only; repeatable", func(v string) error {
-		if !strings.Contains(v, "=") {
-			return fmt.Errorf("%q is not KEY=VALUE", v)
-		}
-		c.Env = append(c.Env, v)
-		return nil
-	})
+	envFlag(fs, &c.Env, "KEY=VALUE added to the ssogates' environment only; repeatable")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -69,13 +61,7 @@ func scaleCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ssogate-bench scale: --dirs is required; --concurrency is a list of positive numbers; --rounds >= 1; --slice > 0; --base-port leaves room for two ports per folder")
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := scale(ctx, c, stdout, stderr); err != nil {
-		fmt.Fprintf(stderr, "ssogate-bench scale: %v\n", err)
-		return 1
-	}
-	return 0
+	return untilSignal("scale", stderr, func(ctx context.Context) error { return scale(ctx, c, stdout, stderr) })
 }
 
 // scaleServer is one server of a scaling run and the requests it is sent.
