@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,6 +29,7 @@ type scaleConfig struct {
 	RefAddr     string
 	BasePort    int
 	LogLevel    string
+	LogFile     string
 	StartWait   time.Duration
 	Env         []string
 }
@@ -46,6 +49,7 @@ func scaleCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.RefAddr, "ref-addr", "127.0.0.1:19292", "listen address of the reference server")
 	fs.IntVar(&c.BasePort, "base-port", 19400, "the i-th ssogate (from 0) serves gRPC on 127.0.0.1:base-port+2i and HTTP on the next port")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "ssogate serve --log-level (info logs every decision)")
+	fs.StringVar(&c.LogFile, "log", os.DevNull, "file for the ssogates' logs (decisions are encoded and written either way)")
 	fs.DurationVar(&c.StartWait, "start-timeout", 10*time.Minute, "longest wait for an ssogate to load its state and serve")
 	envFlag(fs, &c.Env, "KEY=VALUE added to the ssogates' environment only; repeatable")
 	if err := fs.Parse(args); err != nil {
@@ -53,15 +57,43 @@ func scaleCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, d := range strings.Split(*dirs, ",") {
 		if d = strings.TrimSpace(d); d != "" {
-			c.Dirs = append(c.Dirs, d)
+			c.Dirs = append(c.Dirs, filepath.Clean(d))
 		}
 	}
 	var err error
-	if c.Concurrency, err = parseInts(*conc); err != nil || len(c.Dirs) == 0 || c.Rounds < 1 || c.Slice <= 0 || c.BasePort < 1 || c.BasePort+2*len(c.Dirs) > 65535 {
-		fmt.Fprintln(stderr, "ssogate-bench scale: --dirs is required; --concurrency is a list of positive numbers; --rounds >= 1; --slice > 0; --base-port leaves room for two ports per folder")
+	c.Concurrency, err = parseInts(*conc)
+	if err == nil {
+		err = c.check()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ssogate-bench scale: %v\n", err)
 		return 2
 	}
 	return untilSignal("scale", stderr, func(ctx context.Context) error { return scale(ctx, c, stdout, stderr) })
+}
+
+// check returns what is wrong with the flags, if anything.
+func (c scaleConfig) check() error {
+	switch {
+	case len(c.Dirs) == 0:
+		return errors.New("--dirs is required: folders written by gen, comma-separated")
+	case c.Rounds < 1:
+		return errors.New("--rounds must be at least 1")
+	case c.Slice <= 0:
+		return errors.New("--slice must be positive")
+	case c.Warmup < 0:
+		return errors.New("--warmup must not be negative")
+	case c.Conns < 1:
+		return errors.New("--conns must be at least 1")
+	case c.BasePort < 1 || c.BasePort+2*len(c.Dirs)-1 > 65535:
+		return fmt.Errorf("--base-port %d: the %d folders need ports %d to %d", c.BasePort, len(c.Dirs), c.BasePort, c.BasePort+2*len(c.Dirs)-1)
+	}
+	for i, d := range c.Dirs {
+		if slices.Contains(c.Dirs[:i], d) {
+			return fmt.Errorf("--dirs names %s twice", d)
+		}
+	}
+	return nil
 }
 
 // scaleServer is one server of a scaling run and the requests it is sent.
@@ -85,13 +117,37 @@ func scale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// The ssogates' logs (a decision per Check at info) go to the null
-	// device as a file, so that no goroutine of this process copies them.
-	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	// The ssogates' logs (a decision per Check at info) go to a file
+	// (the null device by default), so that no goroutine of this process
+	// copies them.
+	logw, err := os.OpenFile(c.LogFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	defer devNull.Close()
+	defer logw.Close()
+	// Every folder is read and every port checked before any server
+	// starts: loading a million sessions takes a while.
+	states := make([]genConfig, len(c.Dirs))
+	mixes := make([][]weighted, len(c.Dirs))
+	for i, dir := range c.Dirs {
+		if states[i], mixes[i], err = readState(dir, c.Mix); err != nil {
+			return err
+		}
+	}
+	addrs := []string{c.RefAddr}
+	for i := range c.Dirs {
+		addrs = append(addrs, c.grpcAddr(i), c.httpAddr(i))
+	}
+	for i, a := range addrs {
+		if slices.Contains(addrs[:i], a) {
+			return fmt.Errorf("--ref-addr %s is one of the ssogates' ports (--base-port %d)", c.RefAddr, c.BasePort)
+		}
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			return fmt.Errorf("%s is taken: %w", a, err)
+		}
+		ln.Close()
+	}
 	var servers []*scaleServer
 	defer func() {
 		for _, s := range servers {
@@ -99,26 +155,27 @@ func scale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) error {
 		}
 	}()
 	for i, dir := range c.Dirs {
-		gc, mix, err := readState(dir, c.Mix)
-		if err != nil {
-			return err
-		}
 		// A gateway file of the memory backend on this server's own
-		// ports, beside the folder's (its paths are relative to it).
-		grpcAddr := fmt.Sprintf("127.0.0.1:%d", c.BasePort+2*i)
-		cfg := filepath.Join(dir, fmt.Sprintf("ssogate-scale-%d.yaml", i))
-		body := fmt.Sprintf(gatewayTemplate, grpcAddr, fmt.Sprintf("127.0.0.1:%d", c.BasePort+2*i+1), "{backend: memory}")
+		// ports, beside the folder's (its paths are relative to it),
+		// named for this process so that two runs on a folder do not
+		// share it.
+		cfg := filepath.Join(dir, fmt.Sprintf("ssogate-scale-%d-%d.yaml", os.Getpid(), i))
+		body := fmt.Sprintf(gatewayTemplate, c.grpcAddr(i), c.httpAddr(i), "{backend: memory}")
 		if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 			return err
 		}
 		defer os.Remove(cfg)
 		args := []string{"serve", "--config", cfg, "--log-level", c.LogLevel, "--state", filepath.Join(dir, "state.yaml")}
-		p, took, err := start(ctx, "ssogate for "+dir, grpcAddr, devNull, c.StartWait, c.Env, c.Ssogate, args...)
+		p, took, err := start(ctx, "ssogate for "+dir, c.grpcAddr(i), logw, c.StartWait, c.Env, c.Ssogate, args...)
 		if err != nil {
+			if c.LogFile == os.DevNull {
+				err = fmt.Errorf("%w; run with --log FILE to keep the ssogates' logs", err)
+			}
 			return err
 		}
-		servers = append(servers, &scaleServer{name: dir, p: p, mix: mix, slices: map[int][]loadResult{}})
+		servers = append(servers, &scaleServer{name: dir, p: p, mix: mixes[i], slices: map[int][]loadResult{}})
 		rss, _, _ := procMemory(p.pid())
+		gc := states[i]
 		fmt.Fprintf(stdout, "%s: %d orgs, %d members, %d sessions, %d resources; serving after %s, RSS %.1f MB\n",
 			dir, gc.Orgs, gc.Members, gc.Sessions, gc.Resources, took.Round(time.Millisecond), mb(rss))
 	}
@@ -156,6 +213,9 @@ func scale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) error {
 	printScale(stdout, c, servers)
 	return nil
 }
+
+func (c scaleConfig) grpcAddr(i int) string { return fmt.Sprintf("127.0.0.1:%d", c.BasePort+2*i) }
+func (c scaleConfig) httpAddr(i int) string { return fmt.Sprintf("127.0.0.1:%d", c.BasePort+2*i+1) }
 
 // readState reads a gen folder's bench.json and request mix.
 func readState(dir, mixFlag string) (genConfig, []weighted, error) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -80,4 +81,30 @@ func TestScaleRowsPairByRound(t *testing.T) {
 	near("grown throughput ratio", rows[2].tputRatio, 0.4)
 	// The median of the baseline's own CPU keeps the drift: 100 * 1.3.
 	near("baseline median CPU", rows[1].cpu, 130)
+}
+
+func TestScaleFlags(t *testing.T) {
+	ok := scaleConfig{Dirs: []string{"/a", "/b"}, Rounds: 1, Slice: time.Second, Conns: 1, BasePort: 65532}
+	if err := ok.check(); err != nil {
+		t.Fatalf("%+v: %v", ok, err)
+	}
+	for _, tc := range []struct {
+		mod  func(*scaleConfig)
+		want string
+	}{
+		{func(c *scaleConfig) { c.Dirs = nil }, "--dirs is required"},
+		{func(c *scaleConfig) { c.Rounds = 0 }, "--rounds"},
+		{func(c *scaleConfig) { c.Slice = 0 }, "--slice"},
+		{func(c *scaleConfig) { c.Warmup = -time.Second }, "--warmup"},
+		{func(c *scaleConfig) { c.Conns = 0 }, "--conns"},
+		{func(c *scaleConfig) { c.BasePort = 65533 }, "need ports 65533 to 65536"},
+		{func(c *scaleConfig) { c.BasePort = 0 }, "--base-port 0"},
+		{func(c *scaleConfig) { c.Dirs, c.BasePort = []string{"/a", "/b", "/a"}, 1000 }, "names /a twice"},
+	} {
+		c := ok
+		tc.mod(&c)
+		if err := c.check(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want it to say %q", c, err, tc.want)
+		}
+	}
 }
