@@ -16,7 +16,8 @@ commands:
   serve     --config FILE [--state FILE]            run the gRPC ext_authz and HTTP listeners
   eval      --config FILE --state FILE --request FILE [--now RFC3339]
                                                     decide one CheckRequest (protojson; - = stdin)
-  check     --addr HOST:PORT --request FILE         send one CheckRequest to a running server
+  check     [--addr HOST:PORT] --request FILE       send one CheckRequest to a running server
+                                                    (default address 127.0.0.1:9191)
   validate  --config FILE                           check the gateway file, org files and policies
   import    --config FILE --state FILE              load a state snapshot into the bolt or redis store
 
