@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -162,7 +163,13 @@ func start(ctx context.Context, name, addr string, out io.Writer, wait time.Dura
 
 // waitServing polls grpc.health.v1 at addr until it answers SERVING.
 func waitServing(ctx context.Context, addr string, wait time.Duration, exited <-chan struct{}) error {
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// gRPC's default reconnect backoff starts at a second: the reported
+	// start-up time would be rounded up to the next retry.
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.2, MaxDelay: 200 * time.Millisecond},
+			MinConnectTimeout: time.Second,
+		}))
 	if err != nil {
 		return err
 	}
