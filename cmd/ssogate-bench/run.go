@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -206,17 +205,7 @@ type measurement struct {
 }
 
 func sideBySide(ctx context.Context, c runConfig, stdout, stderr io.Writer) error {
-	var gc genConfig
-	if b, err := os.ReadFile(filepath.Join(c.Dir, "bench.json")); err != nil {
-		return fmt.Errorf("%s is not a folder written by gen: %w", c.Dir, err)
-	} else if err := json.Unmarshal(b, &gc); err != nil {
-		return fmt.Errorf("%s/bench.json: %w", c.Dir, err)
-	}
-	weights, err := parseMix(c.Mix)
-	if err != nil {
-		return err
-	}
-	mix, err := loadMix(c.Dir, weights)
+	gc, mix, err := readState(c.Dir, c.Mix)
 	if err != nil {
 		return err
 	}
