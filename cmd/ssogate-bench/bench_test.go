@@ -50,7 +50,7 @@ func TestParseMix(t *testing.T) {
 	if err != nil || m["session"] != 3 || m["public"] != 1 || m["api401"] != 0 {
 		t.Errorf("mix %v, %v", m, err)
 	}
-	for _, bad := range []string{"", "sessions=1", "session=x", "session=-1"} {
+	for _, bad := range []string{"", "sessions=1", "session=x", "session=-1", "session=0", "session=0,public=0"} {
 		if _, err := parseMix(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

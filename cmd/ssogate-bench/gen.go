@@ -58,7 +58,8 @@ type genConfig struct {
 	Pool      int      `json:"pool"`  // distinct requests (and platform tokens) per mix
 	Roles     []string `json:"roles"` // membership j has role Roles[j % len]; "" is the org default
 	// DistinctSettings gives every org its own session timeout (org i:
-	// 168h minus i seconds), so that no two orgs share policy data;
+	// 168h minus i seconds), so that no two orgs share their object of
+	// policy data (they still share its keys and common values);
 	// otherwise all orgs have the same settings.
 	DistinctSettings bool      `json:"distinct_settings,omitempty"`
 	TokenTTL         Duration  `json:"token_ttl"`
@@ -92,7 +93,7 @@ func genCmd(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.Members, "members", 0, "memberships; default sessions + pool, so that some members have no session")
 	fs.IntVar(&c.Sessions, "sessions", 1000, "SSO sessions; session i belongs to membership i (to a former member when i >= members)")
 	fs.IntVar(&c.Resources, "resources", 1000, "catalog entries, spread over the orgs: even ones public, odd ones private")
-	fs.BoolVar(&c.DistinctSettings, "distinct-settings", false, "give every org its own session timeout (168h minus i seconds), so that orgs share no policy data")
+	fs.BoolVar(&c.DistinctSettings, "distinct-settings", false, "give every org its own session timeout (168h minus i seconds), so that no two orgs share their object of policy data")
 	fs.IntVar(&c.Pool, "pool", 1000, "distinct requests per mix (each member request with its own platform token)")
 	roles := fs.String("roles", "read,write,contributor,", "membership roles, assigned in turn; an empty item is the org's default_role (read)")
 	ttl := fs.Duration("token-ttl", 24*time.Hour, "lifetime of the platform tokens in the request files")

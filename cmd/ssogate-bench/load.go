@@ -92,7 +92,7 @@ func parseMix(s string) (map[string]int, error) {
 		if ok {
 			var err error
 			if n, err = strconv.Atoi(w); err != nil || n < 0 {
-				return nil, fmt.Errorf("mix %q: weight %q is not a whole number", s, w)
+				return nil, fmt.Errorf("mix %q: weight %q is not a whole number of 0 or more", s, w)
 			}
 		}
 		if !slices.ContainsFunc(mixes, func(m mixKind) bool { return m.name == name }) {
@@ -100,8 +100,12 @@ func parseMix(s string) (map[string]int, error) {
 		}
 		out[name] += n
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("mix %q names no request kind", s)
+	total := 0
+	for _, w := range out {
+		total += w
+	}
+	if total == 0 {
+		return nil, fmt.Errorf("mix %q names no request kind with a positive weight", s)
 	}
 	return out, nil
 }

@@ -27,6 +27,7 @@ const usage = `usage: ssogate-bench <command> [flags]
 
 commands:
   gen         --out DIR [--orgs N --members M --sessions S --resources R --pool K]
+              [--distinct-settings]
   ref-server  [--addr HOST:PORT]
   load        --addr HOST:PORT --requests DIR [--mix session=1,...] [--concurrency C]
               [--duration D] [--warmup D] [--pid PID]

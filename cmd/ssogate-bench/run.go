@@ -78,7 +78,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 // envFlag defines --ssogate-env on fs: KEY=VALUE pairs appended to env.
 func envFlag(fs *flag.FlagSet, env *[]string, usage string) {
 	fs.Func("ssogate-env", usage, func(v string) error {
-		if !strings.Contains(v, "=") {
+		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
 			return fmt.Errorf("%q is not KEY=VALUE", v)
 		}
 		*env = append(*env, v)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -55,15 +56,25 @@ func scaleCmd(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	var err error
 	for _, d := range strings.Split(*dirs, ",") {
-		if d = strings.TrimSpace(d); d != "" {
-			c.Dirs = append(c.Dirs, filepath.Clean(d))
+		if d = strings.TrimSpace(d); d != "" && err == nil {
+			d, err = filepath.Abs(d)
+			c.Dirs = append(c.Dirs, d)
 		}
 	}
-	var err error
-	c.Concurrency, err = parseInts(*conc)
-	if err == nil {
-		err = c.check()
+	switch {
+	case err != nil:
+	case fs.NArg() > 0:
+		err = fmt.Errorf("unexpected arguments %q: every input is a flag", fs.Args())
+	default:
+		if c.Concurrency, err = parseInts(*conc); err != nil {
+			err = fmt.Errorf("--concurrency: %w", err)
+		} else if _, err = parseMix(c.Mix); err != nil {
+			err = fmt.Errorf("--mix: %w", err)
+		} else {
+			err = c.check()
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ssogate-bench scale: %v\n", err)
@@ -85,12 +96,33 @@ func (c scaleConfig) check() error {
 		return errors.New("--warmup must not be negative")
 	case c.Conns < 1:
 		return errors.New("--conns must be at least 1")
+	case c.StartWait <= 0:
+		return errors.New("--start-timeout must be positive")
+	case c.LogFile == "":
+		return errors.New("--log must name a file (the null device by default)")
 	case c.BasePort < 1 || c.BasePort+2*len(c.Dirs)-1 > 65535:
-		return fmt.Errorf("--base-port %d: the %d folders need ports %d to %d", c.BasePort, len(c.Dirs), c.BasePort, c.BasePort+2*len(c.Dirs)-1)
+		return fmt.Errorf("--base-port %d: %d ssogates need ports %d to %d", c.BasePort, len(c.Dirs), c.BasePort, c.BasePort+2*len(c.Dirs)-1)
+	}
+	// The ssogates listen on 127.0.0.1; a reference server on any address
+	// with one of their ports would clash with one of them.
+	_, p, err := net.SplitHostPort(c.RefAddr)
+	port, perr := strconv.Atoi(p)
+	if err != nil || perr != nil || port < 1 || port > 65535 {
+		return fmt.Errorf("--ref-addr %q is not HOST:PORT", c.RefAddr)
+	}
+	if port >= c.BasePort && port <= c.BasePort+2*len(c.Dirs)-1 {
+		return fmt.Errorf("--ref-addr %s: port %d is one of the ssogates' (%d to %d, from --base-port)", c.RefAddr, port, c.BasePort, c.BasePort+2*len(c.Dirs)-1)
+	}
+	log, err := filepath.Abs(c.LogFile)
+	if err != nil {
+		return fmt.Errorf("--log: %w", err)
 	}
 	for i, d := range c.Dirs {
 		if slices.Contains(c.Dirs[:i], d) {
 			return fmt.Errorf("--dirs names %s twice", d)
+		}
+		if strings.HasPrefix(log, d+string(filepath.Separator)) {
+			return fmt.Errorf("--log %s is inside the state folder %s: it would overwrite the state", c.LogFile, d)
 		}
 	}
 	return nil
@@ -122,7 +154,7 @@ func scale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) error {
 	// copies them.
 	logw, err := os.OpenFile(c.LogFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
-		return err
+		return fmt.Errorf("--log: %w", err)
 	}
 	defer logw.Close()
 	// Every folder is read and every port checked before any server
@@ -133,15 +165,17 @@ func scale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) error {
 		if states[i], mixes[i], err = readState(dir, c.Mix); err != nil {
 			return err
 		}
+		for _, f := range []string{"state.yaml", "orgs"} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				return fmt.Errorf("%s is not a complete folder written by gen: %w", dir, err)
+			}
+		}
 	}
 	addrs := []string{c.RefAddr}
 	for i := range c.Dirs {
 		addrs = append(addrs, c.grpcAddr(i), c.httpAddr(i))
 	}
-	for i, a := range addrs {
-		if slices.Contains(addrs[:i], a) {
-			return fmt.Errorf("--ref-addr %s is one of the ssogates' ports (--base-port %d)", c.RefAddr, c.BasePort)
-		}
+	for _, a := range addrs {
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
 			return fmt.Errorf("%s is taken: %w", a, err)
@@ -168,7 +202,7 @@ func scale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) error {
 		args := []string{"serve", "--config", cfg, "--log-level", c.LogLevel, "--state", filepath.Join(dir, "state.yaml")}
 		p, took, err := start(ctx, "ssogate for "+dir, c.grpcAddr(i), logw, c.StartWait, c.Env, c.Ssogate, args...)
 		if err != nil {
-			if c.LogFile == os.DevNull {
+			if c.LogFile == os.DevNull && ctx.Err() == nil {
 				err = fmt.Errorf("%w; run with --log FILE to keep the ssogates' logs", err)
 			}
 			return err

@@ -84,7 +84,8 @@ func TestScaleRowsPairByRound(t *testing.T) {
 }
 
 func TestScaleFlags(t *testing.T) {
-	ok := scaleConfig{Dirs: []string{"/a", "/b"}, Rounds: 1, Slice: time.Second, Conns: 1, BasePort: 65532}
+	ok := scaleConfig{Dirs: []string{"/a", "/b"}, Rounds: 1, Slice: time.Second, Conns: 1, BasePort: 65532,
+		StartWait: time.Minute, LogFile: "/dev/null", RefAddr: "127.0.0.1:19292"}
 	if err := ok.check(); err != nil {
 		t.Fatalf("%+v: %v", ok, err)
 	}
@@ -98,6 +99,13 @@ func TestScaleFlags(t *testing.T) {
 		{func(c *scaleConfig) { c.Warmup = -time.Second }, "--warmup"},
 		{func(c *scaleConfig) { c.Conns = 0 }, "--conns"},
 		{func(c *scaleConfig) { c.BasePort = 65533 }, "need ports 65533 to 65536"},
+		{func(c *scaleConfig) { c.StartWait = 0 }, "--start-timeout"},
+		{func(c *scaleConfig) { c.LogFile = "" }, "--log must name a file"},
+		{func(c *scaleConfig) { c.LogFile = "/b/state.yaml" }, "inside the state folder /b"},
+		{func(c *scaleConfig) { c.RefAddr = "nonsense" }, `--ref-addr "nonsense" is not HOST:PORT`},
+		{func(c *scaleConfig) { c.RefAddr = "127.0.0.1:99999" }, "is not HOST:PORT"},
+		{func(c *scaleConfig) { c.RefAddr = "localhost:65534" }, "port 65534 is one of the ssogates'"},
+		{func(c *scaleConfig) { c.RefAddr = ":65532" }, "port 65532 is one of the ssogates'"},
 		{func(c *scaleConfig) { c.BasePort = 0 }, "--base-port 0"},
 		{func(c *scaleConfig) { c.Dirs, c.BasePort = []string{"/a", "/b", "/a"}, 1000 }, "names /a twice"},
 	} {
