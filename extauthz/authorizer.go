@@ -18,7 +18,6 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"github.com/open-policy-agent/opa/v1/ast"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/ssogate/ssogate/config"
@@ -66,8 +65,8 @@ type state struct {
 // configuration once, at load time, and held in the route's org index, so
 // that a Check finds it with the route's lookup (docs/performance.md).
 type orgEntry struct {
-	sso  bool      // sso.enabled
-	name *ast.Term // the canonical name as the policy input's org
+	sso    bool             // sso.enabled
+	policy policies.OrgRef // its policy data; its Name is the input's org
 }
 
 // Authorizer decides CheckRequests. It is safe for concurrent use.
@@ -124,12 +123,6 @@ func buildState(ctx context.Context, cfg *config.Config, now func() time.Time) (
 		mdNS:      cfg.Gateway.Identity.Metadata.Namespace,
 		mdKey:     cfg.Gateway.Identity.Metadata.Key,
 	}
-	for _, o := range cfg.Orgs {
-		// config.New refuses these too; a Config built by hand may not.
-		if !s.orgs.Add(o.Name, orgEntry{sso: o.SSO.Enabled, name: ast.StringTerm(o.Name)}) {
-			return nil, fmt.Errorf("org %q: another org has the same name ignoring case", o.Name)
-		}
-	}
 	data := PolicyOrgs(cfg)
 	extra, err := policies.LoadDir(cfg.Gateway.PolicyDir)
 	if err != nil {
@@ -137,6 +130,12 @@ func buildState(ctx context.Context, cfg *config.Config, now func() time.Time) (
 	}
 	if s.policy, err = policies.New(ctx, data, extra); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
+	}
+	for _, o := range cfg.Orgs {
+		// config.New refuses these too; a Config built by hand may not.
+		if !s.orgs.Add(o.Name, orgEntry{sso: o.SSO.Enabled, policy: s.policy.Org(o.Name)}) {
+			return nil, fmt.Errorf("org %q: another org has the same name ignoring case", o.Name)
+		}
 	}
 	auth, err := identity.FromConfig(ctx, cfg.Gateway.Identity, now)
 	if err != nil {
@@ -232,7 +231,7 @@ func (a *Authorizer) decide(ctx context.Context, s *state, req *authv3.CheckRequ
 			return unavailable(o, fmt.Errorf("identifying the platform user: %w", err))
 		}
 	}
-	in := policyInput{now: now, method: method, browser: accept.HTML(h.Get("accept")), route: rt, org: org.name}
+	in := policyInput{now: now, method: method, browser: accept.HTML(h.Get("accept")), route: rt, org: org.policy.Name()}
 	if user != nil {
 		o.user = user.Sub
 		in.user = user.Sub
@@ -244,7 +243,7 @@ func (a *Authorizer) decide(ctx context.Context, s *state, req *authv3.CheckRequ
 			return unavailable(o, err)
 		}
 	}
-	d, err := s.policy.Decide(ctx, in.value())
+	d, err := s.policy.DecideOrg(ctx, in.value(), org.policy)
 	if err != nil {
 		return unavailable(o, err)
 	}

@@ -128,11 +128,18 @@ func BenchmarkEvaluate(b *testing.B) {
 			b.Fatal(err)
 		}
 		c := newEvalCaches()
+		// The org's reference, as extauthz holds it.
+		var org OrgRef
+		if t := v.(ast.Object).Get(keyOrg); t != nil {
+			if s, ok := t.Value.(ast.String); ok {
+				org = e.Org(string(s))
+			}
+		}
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			cpu := processCPU()
 			for b.Loop() {
-				if _, err := e.evaluate(ctx, v, c); err != nil {
+				if _, err := e.evaluate(ctx, v, org, c); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -29,6 +29,14 @@ var (
 // The evaluation runs on one of a few long-lived goroutines (see workers),
 // not on the caller's.
 func (e *Engine) Decide(ctx context.Context, input ast.Value) (Decision, error) {
+	return e.DecideOrg(ctx, input, OrgRef{})
+}
+
+// DecideOrg is Decide for an input whose org is org's, as a caller that
+// resolved the org at load time knows (Engine.Org): it saves looking the
+// org's data up. When org is not this engine's, or input.org is not org's
+// name, it decides as Decide does. Errors are Decide's.
+func (e *Engine) DecideOrg(ctx context.Context, input ast.Value, org OrgRef) (Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return Decision{}, fmt.Errorf("evaluating %s: %w", Query, err)
 	}
@@ -43,11 +51,11 @@ func (e *Engine) Decide(ctx context.Context, input ast.Value) (Decision, error) 
 		}
 	})
 	j := jobs.Get().(*job)
-	j.e, j.ctx, j.input = e, ctx, input
+	j.e, j.ctx, j.input, j.org = e, ctx, input, org
 	select {
 	case queue <- j:
 	case <-ctx.Done():
-		j.e, j.ctx, j.input = nil, nil, nil
+		j.e, j.ctx, j.input, j.org = nil, nil, nil, OrgRef{}
 		jobs.Put(j)
 		return Decision{}, fmt.Errorf("evaluating %s: %w", Query, ctx.Err())
 	}
@@ -79,6 +87,7 @@ type job struct {
 	e     *Engine
 	ctx   context.Context
 	input ast.Value
+	org   OrgRef
 	d     Decision
 	err   error
 	done  chan struct{}
@@ -96,7 +105,7 @@ func work() {
 	touchFloor(&floor)
 	c := newEvalCaches()
 	for j := range queue {
-		j.d, j.err = j.e.evaluate(j.ctx, j.input, c)
+		j.d, j.err = j.e.evaluate(j.ctx, j.input, j.org, c)
 		j.done <- struct{}{}
 	}
 }
@@ -120,12 +129,12 @@ func newEvalCaches() *evalCaches {
 	return &evalCaches{virtual: newVirtualCache(), base: &baseCache{}}
 }
 
-func (e *Engine) evaluate(ctx context.Context, input ast.Value, c *evalCaches) (Decision, error) {
+func (e *Engine) evaluate(ctx context.Context, input ast.Value, org OrgRef, c *evalCaches) (Decision, error) {
 	c.virtual.reset()
 	c.base.reset()
 	// Every evaluation reads an org: it finds the org data in the cache
 	// instead of walking the store for it.
-	c.base.seed(orgsRef, e.orgsFor(input))
+	c.base.seed(orgsRef, e.orgsFor(input, org))
 	q := topdown.NewQuery(e.body).
 		WithQueryCompiler(e.qc).
 		WithCompiler(e.compiler).
@@ -166,16 +175,18 @@ func (e *Engine) evaluate(ctx context.Context, input ast.Value, c *evalCaches) (
 
 // orgsFor returns the value of data.ssogate.orgs to evaluate input with.
 // Where the modules read the org data only as data.ssogate.orgs[input.org]
-// (e.byOrg is set: the default policy without extra modules) and input.org
-// is a string, that is an object of that org alone, or an empty one for a
-// name that is no configured org: each such read gives what it gives on
-// the whole data. With thousands of orgs, the lookups of one key among
-// thousands missed the CPU's caches on every request (docs/performance.md);
-// in a one-key object they do not. Any other input (no object, no org, an
-// org that is not a string, such as a variable a caller of Decide might
-// pass, over which OPA would iterate every org) gets the whole data.
-func (e *Engine) orgsFor(input ast.Value) ast.Value {
-	if e.byOrg == nil {
+// (e.oneOrg: the default policy without extra modules) and input.org is a
+// string, that is an object of that org alone, built for this evaluation,
+// or an empty one for a name that is no configured org: each such read
+// gives what it gives on the whole data. The org's data comes from org
+// when it is this engine's reference for input.org, from a lookup among
+// every org's otherwise. A one-key object built here stays in the CPU's
+// caches where thousands of objects held per org did not
+// (docs/performance.md). Any other input (no object, no org, an org that
+// is not a string, such as a variable a caller of Decide might pass, over
+// which OPA would iterate every org) gets the whole data.
+func (e *Engine) orgsFor(input ast.Value, org OrgRef) ast.Value {
+	if !e.oneOrg {
 		return e.orgs
 	}
 	obj, ok := input.(ast.Object)
@@ -186,14 +197,19 @@ func (e *Engine) orgsFor(input ast.Value) ast.Value {
 	if t == nil {
 		return e.orgs
 	}
-	name, ok := t.Value.(ast.String)
-	if !ok {
+	if _, ok := t.Value.(ast.String); !ok {
 		return e.orgs
 	}
-	if v, ok := e.byOrg[string(name)]; ok {
-		return v
+	var v *ast.Term
+	if org.e == e && (t == org.name || t.Value.Compare(org.name.Value) == 0) {
+		v = org.value
+	} else {
+		v = e.orgs.(ast.Object).Get(t) // oneOrg: the data is an object
 	}
-	return noOrgs
+	if v == nil {
+		return noOrgs
+	}
+	return ast.NewObject(ast.Item(t, v))
 }
 
 // noOrgs is data.ssogate.orgs for an input without a configured org.

@@ -120,10 +120,10 @@ type Engine struct {
 	store    storage.Store
 	txn      storage.Transaction // read-only, shared by all evaluations
 	orgs     ast.Value           // data.ssogate.orgs, read once
-	// byOrg holds, per org name, data.ssogate.orgs with that org alone;
-	// nil when extra modules may read the org data otherwise than the
-	// default policy does (see orgsFor).
-	byOrg map[string]ast.Value
+	// oneOrg is set when the modules read the org data only as
+	// data.ssogate.orgs[input.org] (the default policy without extra
+	// modules): an evaluation then sees that org's data alone (orgsFor).
+	oneOrg bool
 }
 
 // orgsRef is the ref of the org data.
@@ -192,17 +192,36 @@ func New(ctx context.Context, orgs map[string]Org, extra []Module) (*Engine, err
 	if e.orgs, ok = orgsData.(ast.Value); !ok {
 		return nil, fmt.Errorf("reading the org data: got %T, want an AST value", orgsData)
 	}
-	if obj, ok := e.orgs.(ast.Object); ok && len(extra) == 0 {
-		// The default policy reads the org data only as
-		// data.ssogate.orgs[input.org].
-		e.byOrg = make(map[string]ast.Value, obj.Len())
-		obj.Foreach(func(k, v *ast.Term) {
-			if name, ok := k.Value.(ast.String); ok {
-				e.byOrg[string(name)] = ast.NewObject(ast.Item(k, v))
-			}
-		})
-	}
+	_, isObject := e.orgs.(ast.Object)
+	// The default policy reads the org data only as
+	// data.ssogate.orgs[input.org].
+	e.oneOrg = isObject && len(extra) == 0
 	return e, nil
+}
+
+// OrgRef is an org's policy data, found once (Engine.Org) so that
+// DecideOrg evaluates an input of that org without looking its data up
+// among every org's: with thousands of orgs that lookup missed the CPU's
+// caches on every request (docs/performance.md). The zero OrgRef refers to
+// no org.
+type OrgRef struct {
+	e     *Engine
+	name  *ast.Term // the org's name, as input.org
+	value *ast.Term // data.ssogate.orgs[name]; nil when there is no such org
+}
+
+// Name returns the org's name as a term, for the input's org: DecideOrg
+// recognises it without comparing strings. Nil for the zero OrgRef.
+func (r OrgRef) Name() *ast.Term { return r.name }
+
+// Org returns the reference of the org named name (as in
+// data.ssogate.orgs), for DecideOrg. Call it at load time, once per org.
+func (e *Engine) Org(name string) OrgRef {
+	r := OrgRef{e: e, name: ast.StringTerm(name)}
+	if obj, ok := e.orgs.(ast.Object); ok {
+		r.value = obj.Get(r.name)
+	}
+	return r
 }
 
 // reservedPaths are the data paths that belong to ssogate: the default

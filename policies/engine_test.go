@@ -343,8 +343,8 @@ func TestOrgDataReadsAreByInputOrg(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(e.byOrg) != len(testOrgs()) {
-		t.Errorf("the engine holds the data of %d orgs one by one, want %d", len(e.byOrg), len(testOrgs()))
+	if !e.oneOrg {
+		t.Error("the engine evaluates the default policy with every org's data")
 	}
 }
 
@@ -394,10 +394,21 @@ func TestOrgsForOddInputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// References of this engine's orgs, of a name that is no org, of
+	// another engine's org with other settings, and none.
+	other := benchOrgs()
+	acme := other["acme"]
+	acme.SessionTimeout = time.Nanosecond
+	other["acme"] = acme
+	e2, err := New(ctx, other, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := []OrgRef{e.Org("acme"), e.Org("initech"), e.Org("nope"), e.Org("ACME"), e2.Org("acme"), {}}
 	base := `"now_ns": 1, "method": "GET", "route": {"kind": "resource"}, "user": "u-alice",
 		"membership": {"role": "write", "resource_groups": {}}, "session": {"authenticated_at_ns": 0, "age_ns": 1000},
 		"resource": {"visibility": "private", "resource_group": "", "created_by": ""}`
-	for _, org := range []string{`"org": 1`, `"org": ["acme"]`, `"org": null`, `"org": "nope"`, `"org": ""`, `"org": "ACME"`, `"org": "initech"`, ``} {
+	for _, org := range []string{`"org": "acme"`, `"org": 1`, `"org": ["acme"]`, `"org": null`, `"org": "nope"`, `"org": ""`, `"org": "ACME"`, `"org": "initech"`, ``} {
 		src := "{" + base
 		if org != "" {
 			src += ", " + org
@@ -418,6 +429,13 @@ func TestOrgsForOddInputs(t *testing.T) {
 		got, err := e.Decide(ctx, in)
 		if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: engine decided %+v (%v), plain OPA %+v (%v)", org, got, err, want, wantErr)
+		}
+		// An org reference, right or wrong, never changes the decision.
+		for _, ref := range refs {
+			got, err := e.DecideOrg(ctx, in, ref)
+			if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
+				t.Errorf("%s with the reference of %v: engine decided %+v (%v), plain OPA %+v (%v)", org, ref.Name(), got, err, want, wantErr)
+			}
 		}
 	}
 	for _, v := range []string{`"org": x`, `"resource": {"visibility": x, "resource_group": "", "created_by": ""}`, `"membership": {x: "write"}`} {

@@ -100,7 +100,7 @@ func TestFastPathAgreesWithFullDecision(t *testing.T) {
 				}
 			}
 			want, wantErr := parseDecision(ast.MustInterfaceToValue(b["d"]))
-			got, err := eng.evaluate(ctx, v, caches)
+			got, err := eng.evaluate(ctx, v, OrgRef{}, caches)
 			if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
 				t.Fatalf("input %v: engine decided %+v (%v), want %+v (%v)", in, got, err, want, wantErr)
 			}
@@ -109,7 +109,7 @@ func TestFastPathAgreesWithFullDecision(t *testing.T) {
 			if !indexes(v) {
 				unindexed++
 				skipIndexWithSession = false
-				got, err = eng.evaluate(ctx, v, caches)
+				got, err = eng.evaluate(ctx, v, OrgRef{}, caches)
 				skipIndexWithSession = true
 				if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
 					t.Fatalf("input %v: engine decided %+v (%v) with the rule index, want %+v (%v)", in, got, err, want, wantErr)

@@ -33,7 +33,7 @@ commands:
               [--duration D] [--warmup D] [--pid PID]
   run         --dir DIR --ssogate BIN [--backend memory|bolt|redis] [--concurrency 1,16,64]
               [--duration D] [--warmup D] [--rounds N] [--mix ...] [--ssogate-env K=V]
-  scale       --dirs DIR1,DIR2,... --ssogate BIN [--concurrency 16,64] [--slice D]
+  scale       --dirs DIR1,DIR2[@BIN2],... --ssogate BIN [--concurrency 16,64] [--slice D]
               [--warmup D] [--rounds N] [--mix ...] [--ssogate-env K=V]
   mem         [--orgs N --sessions S --members M]   bytes per session in the memory store
 

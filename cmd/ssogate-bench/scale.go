@@ -20,6 +20,7 @@ import (
 // state folder, all running at once, loaded in turn in short slices.
 type scaleConfig struct {
 	Dirs        []string
+	Bins        []string // the ssogate binary of each folder: --ssogate, or the folder's @BIN
 	Ssogate     string
 	Concurrency []int
 	Conns       int
@@ -39,7 +40,7 @@ func scaleCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c scaleConfig
-	dirs := fs.String("dirs", "", "comma-separated folders written by gen; the first is the baseline the others' growth is measured against")
+	dirs := fs.String("dirs", "", "comma-separated folders written by gen, each optionally DIR@BIN to serve it with another ssogate binary (to compare builds on one state); the first is the baseline the others' growth is measured against")
 	fs.StringVar(&c.Ssogate, "ssogate", "ssogate", "ssogate binary")
 	conc := fs.String("concurrency", "16,64", "comma-separated concurrencies")
 	fs.IntVar(&c.Conns, "conns", 2, "gRPC connections of the load generator")
@@ -59,8 +60,12 @@ func scaleCmd(args []string, stdout, stderr io.Writer) int {
 	var err error
 	for _, d := range strings.Split(*dirs, ",") {
 		if d = strings.TrimSpace(d); d != "" && err == nil {
+			d, bin, ok := strings.Cut(d, "@")
+			if !ok || bin == "" {
+				bin = c.Ssogate
+			}
 			d, err = filepath.Abs(d)
-			c.Dirs = append(c.Dirs, d)
+			c.Dirs, c.Bins = append(c.Dirs, d), append(c.Bins, bin)
 		}
 	}
 	switch {
@@ -118,8 +123,10 @@ func (c scaleConfig) check() error {
 		return fmt.Errorf("--log: %w", err)
 	}
 	for i, d := range c.Dirs {
-		if slices.Contains(c.Dirs[:i], d) {
-			return fmt.Errorf("--dirs names %s twice", d)
+		for j := range i {
+			if c.Dirs[j] == d && c.Bins[j] == c.Bins[i] {
+				return fmt.Errorf("--dirs names %s twice with the same ssogate", d)
+			}
 		}
 		if strings.HasPrefix(log, d+string(filepath.Separator)) {
 			return fmt.Errorf("--log %s is inside the state folder %s: it would overwrite the state", c.LogFile, d)
@@ -200,18 +207,22 @@ func scale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) error {
 		}
 		defer os.Remove(cfg)
 		args := []string{"serve", "--config", cfg, "--log-level", c.LogLevel, "--state", filepath.Join(dir, "state.yaml")}
-		p, took, err := start(ctx, "ssogate for "+dir, c.grpcAddr(i), logw, c.StartWait, c.Env, c.Ssogate, args...)
+		name := dir
+		if c.Bins[i] != c.Ssogate {
+			name += "@" + c.Bins[i]
+		}
+		p, took, err := start(ctx, "ssogate for "+name, c.grpcAddr(i), logw, c.StartWait, c.Env, c.Bins[i], args...)
 		if err != nil {
 			if c.LogFile == os.DevNull && ctx.Err() == nil {
 				err = fmt.Errorf("%w; run with --log FILE to keep the ssogates' logs", err)
 			}
 			return err
 		}
-		servers = append(servers, &scaleServer{name: dir, p: p, mix: mixes[i], slices: map[int][]loadResult{}})
+		servers = append(servers, &scaleServer{name: name, p: p, mix: mixes[i], slices: map[int][]loadResult{}})
 		rss, _, _ := procMemory(p.pid())
 		gc := states[i]
 		fmt.Fprintf(stdout, "%s: %d orgs, %d members, %d sessions, %d resources; serving after %s, RSS %.1f MB\n",
-			dir, gc.Orgs, gc.Members, gc.Sessions, gc.Resources, took.Round(time.Millisecond), mb(rss))
+			name, gc.Orgs, gc.Members, gc.Sessions, gc.Resources, took.Round(time.Millisecond), mb(rss))
 	}
 	ref, _, err := start(ctx, "reference server", c.RefAddr, stderr, time.Minute, nil, self, "ref-server", "--addr", c.RefAddr)
 	if err != nil {

@@ -84,10 +84,16 @@ func TestScaleRowsPairByRound(t *testing.T) {
 }
 
 func TestScaleFlags(t *testing.T) {
-	ok := scaleConfig{Dirs: []string{"/a", "/b"}, Rounds: 1, Slice: time.Second, Conns: 1, BasePort: 65532,
+	ok := scaleConfig{Dirs: []string{"/a", "/b"}, Bins: []string{"ssogate", "ssogate"}, Rounds: 1, Slice: time.Second, Conns: 1, BasePort: 65532,
 		StartWait: time.Minute, LogFile: "/dev/null", RefAddr: "127.0.0.1:19292"}
 	if err := ok.check(); err != nil {
 		t.Fatalf("%+v: %v", ok, err)
+	}
+	// One folder twice, with two builds: a comparison of the builds.
+	builds := ok
+	builds.Dirs, builds.Bins = []string{"/a", "/a"}, []string{"old", "new"}
+	if err := builds.check(); err != nil {
+		t.Errorf("one folder with two builds: %v", err)
 	}
 	for _, tc := range []struct {
 		mod  func(*scaleConfig)
@@ -107,7 +113,9 @@ func TestScaleFlags(t *testing.T) {
 		{func(c *scaleConfig) { c.RefAddr = "localhost:65534" }, "port 65534 is one of the ssogates'"},
 		{func(c *scaleConfig) { c.RefAddr = ":65532" }, "port 65532 is one of the ssogates'"},
 		{func(c *scaleConfig) { c.BasePort = 0 }, "--base-port 0"},
-		{func(c *scaleConfig) { c.Dirs, c.BasePort = []string{"/a", "/b", "/a"}, 1000 }, "names /a twice"},
+		{func(c *scaleConfig) {
+			c.Dirs, c.Bins, c.BasePort = []string{"/a", "/b", "/a"}, []string{"x", "x", "x"}, 1000
+		}, "names /a twice"},
 	} {
 		c := ok
 		tc.mod(&c)
