@@ -73,23 +73,12 @@ func TestEngineDecides(t *testing.T) {
 		"membership": map[string]any{"role": "write"},
 		"session":    map[string]any{"authenticated_at_ns": now.Add(-time.Hour).UnixNano(), "age_ns": time.Hour.Nanoseconds()},
 	}
-	v, err := ast.InterfaceToValue(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := e.Decide(ctx, v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := mustDecide(t, e, in)
 	if !d.Allow || d.Role != "write" || !d.Identity || d.Reason != "sso_session_valid" {
 		t.Errorf("decision = %+v", d)
 	}
 	in["session"] = map[string]any{"authenticated_at_ns": now.Add(-200 * time.Hour).UnixNano(), "age_ns": (200 * time.Hour).Nanoseconds()}
-	v, _ = ast.InterfaceToValue(in)
-	d, err = e.Decide(ctx, v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d = mustDecide(t, e, in)
 	if d.Allow || d.Status != 401 || d.Reason != "sso_session_expired" {
 		t.Errorf("expired session decision = %+v", d)
 	}
@@ -479,15 +468,7 @@ func TestOrgsWithEqualSettingsShareData(t *testing.T) {
 		if age > 0 {
 			in["session"] = map[string]any{"authenticated_at_ns": now.Add(-age).UnixNano(), "age_ns": age.Nanoseconds()}
 		}
-		v, err := ast.InterfaceToValue(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := e.Decide(ctx, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
+		return mustDecide(t, e, in)
 	}
 	for _, tt := range []struct {
 		org, user string
@@ -507,4 +488,19 @@ func TestOrgsWithEqualSettingsShareData(t *testing.T) {
 			t.Errorf("org %s, user %s, session age %s: decision %+v; want allow %v, reason %q", tt.org, tt.user, tt.age, d, tt.allow, tt.reason)
 		}
 	}
+}
+
+// mustDecide decides the input given as Go values, failing the test on
+// any error.
+func mustDecide(t *testing.T, e *Engine, in map[string]any) Decision {
+	t.Helper()
+	v, err := ast.InterfaceToValue(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.Decide(context.Background(), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
