@@ -211,7 +211,8 @@ type OrgRef struct {
 }
 
 // Name returns the org's name as a term, for the input's org: DecideOrg
-// recognises it without comparing strings. Nil for the zero OrgRef.
+// recognises it without comparing strings. Nil for the zero OrgRef. The
+// term is shared by every input that uses it: it must not be modified.
 func (r OrgRef) Name() *ast.Term { return r.name }
 
 // Org returns the reference of the org named name (as in
