@@ -65,7 +65,7 @@ type state struct {
 // configuration once, at load time, and held in the route's org index, so
 // that a Check finds it with the route's lookup (docs/performance.md).
 type orgEntry struct {
-	sso    bool             // sso.enabled
+	sso    bool            // sso.enabled
 	policy policies.OrgRef // its policy data; its Name is the input's org
 }
 
