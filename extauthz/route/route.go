@@ -275,16 +275,6 @@ func NewOrgMap[V any](n int) *OrgMap[V] {
 	return &OrgMap[V]{m: make(map[string]orgSlot[V], n)}
 }
 
-// NewOrgNames indexes the canonical org names, without values; of names
-// equal ignoring ASCII case, the first wins.
-func NewOrgNames(names ...string) *OrgMap[struct{}] {
-	m := NewOrgMap[struct{}](len(names))
-	for _, n := range names {
-		m.Add(n, struct{}{})
-	}
-	return m
-}
-
 // Add indexes the canonical name with v. It returns false, and changes
 // nothing, when a name equal to it ignoring ASCII case is indexed already.
 func (m *OrgMap[V]) Add(name string, v V) bool {

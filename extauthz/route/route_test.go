@@ -7,7 +7,16 @@ import (
 
 // testOrgs has the orgs of the conformance fixtures, spelt as in their org
 // files (one with a mixed-case canonical name).
-var testOrgs = NewOrgNames("acme", "globex", "initech", "Hooli")
+var testOrgs = orgNames("acme", "globex", "initech", "Hooli")
+
+// orgNames indexes org names without values.
+func orgNames(names ...string) *OrgMap[struct{}] {
+	m := NewOrgMap[struct{}](len(names))
+	for _, n := range names {
+		m.Add(n, struct{}{})
+	}
+	return m
+}
 
 func TestResolve(t *testing.T) {
 	const (
