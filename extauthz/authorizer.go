@@ -18,10 +18,12 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/ssogate/ssogate/config"
 	"github.com/ssogate/ssogate/extauthz/route"
+	"github.com/ssogate/ssogate/extauthz/wire"
 	"github.com/ssogate/ssogate/identity"
 	"github.com/ssogate/ssogate/internal/accept"
 	"github.com/ssogate/ssogate/policies"
@@ -161,18 +163,40 @@ func PolicyOrgs(cfg *config.Config) map[string]policies.Org {
 	return data
 }
 
-// Check implements envoy.service.auth.v3.Authorization/Check. It never
-// returns an error: every failure is a denial in the CheckResponse.
+// Check implements envoy.service.auth.v3.Authorization/Check for a
+// CheckRequest built in process (ssogate eval, tests): it encodes the
+// request and decodes it as the gRPC service does (Register), so both
+// decide the same bytes the same way. It never returns an error: every
+// failure is a denial in the CheckResponse; a request that cannot be
+// encoded (a string that is not UTF-8) is a 400.
 func (a *Authorizer) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	b, err := proto.Marshal(req)
+	var w wire.CheckRequest
+	if err == nil {
+		err = w.UnmarshalVT(b)
+	}
+	if err != nil {
+		err = fmt.Errorf("encoding the check request: %w", err)
+	}
+	return a.check(ctx, &w, err), nil
+}
+
+// check decides one decoded CheckRequest; a non-nil decodeErr answers 400
+// without deciding.
+func (a *Authorizer) check(ctx context.Context, req *wire.CheckRequest, decodeErr error) *authv3.CheckResponse {
 	t0 := time.Now()
-	s := a.state.Load()
-	out := a.decide(ctx, s, req, a.now())
+	var out outcome
+	if decodeErr != nil {
+		out = badRequest("", decodeErr)
+	} else {
+		out = a.decide(ctx, a.state.Load(), req, a.now())
+	}
 	took := time.Since(t0)
 	if a.metrics != nil {
 		a.metrics.ObserveDecision(out.status, out.reason, took)
 	}
 	a.logDecision(ctx, req, out, took)
-	return out.resp, nil
+	return out.resp
 }
 
 // outcome is a response with the facts the decision log records.
@@ -186,15 +210,15 @@ type outcome struct {
 	err    error // the internal error behind a 503 or the input error behind a 400/401
 }
 
-func (a *Authorizer) decide(ctx context.Context, s *state, req *authv3.CheckRequest, now time.Time) outcome {
+func (a *Authorizer) decide(ctx context.Context, s *state, req *wire.CheckRequest, now time.Time) outcome {
 	httpReq := req.GetAttributes().GetRequest().GetHttp()
 	if httpReq == nil {
 		return badRequest("", errors.New("check request has no attributes.request.http"))
 	}
-	h := requestHeaders{m: lowerKeys(httpReq.GetHeaders())}
-	if hm := httpReq.GetHeaderMap(); hm != nil && len(hm.GetHeaders()) > 0 {
-		h = requestHeaders{list: hm.GetHeaders()}
+	if err := httpReq.ValidUTF8(); err != nil {
+		return badRequest("", err)
 	}
+	h := newRequestHeaders(httpReq)
 	rawPath := httpReq.GetPath()
 	if rawPath == "" {
 		rawPath = h.Get(":path")
@@ -219,7 +243,12 @@ func (a *Authorizer) decide(ctx context.Context, s *state, req *authv3.CheckRequ
 
 	var user *identity.User
 	if isOrg && org.sso && rt.Kind != route.LoginFlow {
-		user, err = s.auth.Authenticate(ctx, h, metadataClaims(req, s.mdNS, s.mdKey))
+		claims, err := metadataClaims(req, s.mdNS, s.mdKey)
+		if err != nil {
+			o.resp, o.status, o.reason, o.err = deny(400, errorBody(errBadRequest)), 400, errBadRequest, err
+			return o
+		}
+		user, err = s.auth.Authenticate(ctx, h, claims)
 		switch {
 		case errors.Is(err, identity.ErrAmbiguousIdentity):
 			o.resp, o.status, o.reason, o.err = deny(400, errorBody(errAmbiguousIdentity)), 400, errAmbiguousIdentity, err
@@ -336,16 +365,31 @@ func unavailable(o outcome, err error) outcome {
 }
 
 // metadataClaims returns the jwt_authn payload that Envoy forwarded in
-// attributes.metadata_context.filter_metadata[ns].fields[key], or nil.
-func metadataClaims(req *authv3.CheckRequest, ns, key string) *structpb.Struct {
+// attributes.metadata_context.filter_metadata[ns].fields[key], or nil. The
+// error names a filter_metadata[ns] that is not an encoded
+// google.protobuf.Struct.
+func metadataClaims(req *wire.CheckRequest, ns, key string) (*structpb.Struct, error) {
 	if ns == "" || key == "" {
-		return nil
+		return nil, nil
 	}
-	md := req.GetAttributes().GetMetadataContext().GetFilterMetadata()[ns]
-	return md.GetFields()[key].GetStructValue()
+	var raw []byte
+	found := false
+	for _, e := range req.GetAttributes().GetMetadataContext().GetFilterMetadata() {
+		if e.GetKey() == ns {
+			raw, found = e.GetValue(), true // a map's last entry wins
+		}
+	}
+	if !found {
+		return nil, nil
+	}
+	var md structpb.Struct
+	if err := proto.Unmarshal(raw, &md); err != nil {
+		return nil, fmt.Errorf("attributes.metadata_context.filter_metadata[%q]: %w", ns, err)
+	}
+	return md.GetFields()[key].GetStructValue(), nil
 }
 
-func (a *Authorizer) logDecision(ctx context.Context, req *authv3.CheckRequest, o outcome, took time.Duration) {
+func (a *Authorizer) logDecision(ctx context.Context, req *wire.CheckRequest, o outcome, took time.Duration) {
 	level := slog.LevelInfo
 	if o.status == 503 {
 		level = slog.LevelError

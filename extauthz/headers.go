@@ -3,22 +3,45 @@ package extauthz
 import (
 	"strings"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"github.com/ssogate/ssogate/extauthz/wire"
 )
 
 // requestHeaders is a read-only view of the request headers of a
 // CheckRequest: attributes.request.http.headers (a map with lower-case
 // names, repeated headers joined by Envoy) or, when Envoy runs with
 // encode_raw_headers, header_map (a list whose entries carry raw_value).
+// The map arrives as its entries (package wire) and is read as they are
+// when every name is lower case, as Envoy sends them; otherwise (a
+// hand-written request) it is made into a map once.
 type requestHeaders struct {
-	m    map[string]string
-	list []*corev3.HeaderValue
+	pairs []*wire.Header      // the headers map's entries, every name lower case
+	m     map[string]string   // the headers map, when pairs could not be used
+	list  []*wire.HeaderValue // header_map
+}
+
+// newRequestHeaders returns the view of http's headers: header_map when it
+// has entries, else the headers map.
+func newRequestHeaders(http *wire.HttpRequest) requestHeaders {
+	if hm := http.GetHeaderMap().GetHeaders(); len(hm) > 0 {
+		return requestHeaders{list: hm}
+	}
+	hs := http.GetHeaders()
+	for _, e := range hs {
+		if hasUpper(e.GetKey()) {
+			m := make(map[string]string, len(hs))
+			for _, e := range hs {
+				m[e.GetKey()] = e.GetValue() // a map's last entry wins
+			}
+			return requestHeaders{m: lowerKeys(m)}
+		}
+	}
+	return requestHeaders{pairs: hs}
 }
 
 // Values returns every value of the lower-case header name.
 func (h requestHeaders) Values(name string) []string {
 	if h.list == nil {
-		if v, ok := h.m[name]; ok {
+		if v, ok := h.lookup(name); ok {
 			return []string{v}
 		}
 		return nil
@@ -35,7 +58,8 @@ func (h requestHeaders) Values(name string) []string {
 // Get returns the first value of name, or "".
 func (h requestHeaders) Get(name string) string {
 	if h.list == nil {
-		return h.m[name]
+		v, _ := h.lookup(name)
+		return v
 	}
 	for _, hv := range h.list {
 		if strings.EqualFold(hv.GetKey(), name) {
@@ -45,20 +69,41 @@ func (h requestHeaders) Get(name string) string {
 	return ""
 }
 
+// lookup reads the headers map. Its entries are searched from the last,
+// since a map's last entry for a name wins (protobuf's rule for maps); a
+// request has tens of headers, where a scan costs less than building a map.
+func (h requestHeaders) lookup(name string) (string, bool) {
+	if h.m != nil {
+		v, ok := h.m[name]
+		return v, ok
+	}
+	for i := len(h.pairs) - 1; i >= 0; i-- {
+		if e := h.pairs[i]; e.GetKey() == name {
+			return e.GetValue(), true
+		}
+	}
+	return "", false
+}
+
 // each calls fn with every header name in lower case (names may repeat).
 func (h requestHeaders) each(fn func(name string)) {
-	if h.list == nil {
+	switch {
+	case h.list != nil:
+		for _, hv := range h.list {
+			fn(strings.ToLower(hv.GetKey()))
+		}
+	case h.m != nil:
 		for k := range h.m {
 			fn(k)
 		}
-		return
-	}
-	for _, hv := range h.list {
-		fn(strings.ToLower(hv.GetKey()))
+	default:
+		for _, e := range h.pairs {
+			fn(e.GetKey())
+		}
 	}
 }
 
-func headerValue(hv *corev3.HeaderValue) string {
+func headerValue(hv *wire.HeaderValue) string {
 	if raw := hv.GetRawValue(); len(raw) > 0 {
 		return string(raw)
 	}

@@ -19,8 +19,11 @@ import (
 
 // refServer is the reference ext_authz server: it answers every Check with
 // OK and an empty ok_response, without reading the request. It runs on the
-// same grpc-go, with the same server options, as ssogate serve, so the
-// difference between the two is ssogate's decision path.
+// same grpc-go, with the same transport options, as ssogate serve, so the
+// difference between the two is ssogate's decision path. Like any plain Go
+// ext_authz server, it decodes each CheckRequest into go-control-plane's
+// full message with grpc-go's default codec; ssogate serve decodes only
+// the fields it reads (extauthz/wire), which is part of its decision path.
 type refServer struct {
 	authv3.UnimplementedAuthorizationServer
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ssogate/ssogate/config"
 	"github.com/ssogate/ssogate/extauthz"
+	"github.com/ssogate/ssogate/extauthz/wire"
 	"github.com/ssogate/ssogate/metrics"
 	"github.com/ssogate/ssogate/store/snapshot"
 )
@@ -102,7 +103,8 @@ func serve(ctx context.Context, cfgPath, statePath string, drain time.Duration, 
 		grpcLn.Close()
 		return fmt.Errorf("http listener: %w", err)
 	}
-	gs := grpc.NewServer()
+	// wire.Codec decodes CheckRequests without reflection (extauthz.Register).
+	gs := grpc.NewServer(grpc.ForceServerCodecV2(wire.Codec{}))
 	health := extauthz.Register(gs, a)
 	mux := httpMux()
 	mux.Handle("GET /metrics", metricsHandler)
