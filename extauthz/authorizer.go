@@ -165,10 +165,12 @@ func PolicyOrgs(cfg *config.Config) map[string]policies.Org {
 
 // Check implements envoy.service.auth.v3.Authorization/Check for a
 // CheckRequest built in process (ssogate eval, tests): it encodes the
-// request and decodes it as the gRPC service does (Register), so both
-// decide the same bytes the same way. It never returns an error: every
-// failure is a denial in the CheckResponse; a request that cannot be
-// encoded (a string that is not UTF-8) is a 400.
+// request and decodes it as the gRPC service does (Register), and returns
+// the response decoded from the bytes the service would send, so both
+// decide the same bytes the same way. Every failure to decide is a denial
+// in the CheckResponse; a request that cannot be encoded (a string that is
+// not UTF-8) is a 400. The error is for a response that go-control-plane
+// cannot decode, which ssogate does not build.
 func (a *Authorizer) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	b, err := proto.Marshal(req)
 	var w wire.CheckRequest
@@ -178,12 +180,20 @@ func (a *Authorizer) Check(ctx context.Context, req *authv3.CheckRequest) (*auth
 	if err != nil {
 		err = fmt.Errorf("encoding the check request: %w", err)
 	}
-	return a.check(ctx, &w, err), nil
+	b, err = a.check(ctx, &w, err).MarshalVT()
+	if err != nil {
+		return nil, fmt.Errorf("encoding the check response: %w", err)
+	}
+	var resp authv3.CheckResponse
+	if err := proto.Unmarshal(b, &resp); err != nil {
+		return nil, fmt.Errorf("decoding the check response: %w", err)
+	}
+	return &resp, nil
 }
 
 // check decides one decoded CheckRequest; a non-nil decodeErr answers 400
 // without deciding.
-func (a *Authorizer) check(ctx context.Context, req *wire.CheckRequest, decodeErr error) *authv3.CheckResponse {
+func (a *Authorizer) check(ctx context.Context, req *wire.CheckRequest, decodeErr error) *wire.CheckResponse {
 	t0 := time.Now()
 	var out outcome
 	if decodeErr != nil {
@@ -201,7 +211,7 @@ func (a *Authorizer) check(ctx context.Context, req *wire.CheckRequest, decodeEr
 
 // outcome is a response with the facts the decision log records.
 type outcome struct {
-	resp   *authv3.CheckResponse
+	resp   *wire.CheckResponse
 	status int // 200 for allow
 	reason string
 	org    string
@@ -315,7 +325,7 @@ func (a *Authorizer) load(ctx context.Context, in *policyInput) error {
 }
 
 // respond turns a policy decision into a CheckResponse and its HTTP status.
-func (a *Authorizer) respond(s *state, d policies.Decision, org, user, rawPath string, h requestHeaders) (*authv3.CheckResponse, int) {
+func (a *Authorizer) respond(s *state, d policies.Decision, org, user, rawPath string, h requestHeaders) (*wire.CheckResponse, int) {
 	if d.Allow {
 		if !d.Identity || user == "" {
 			return okResponse(h), 200

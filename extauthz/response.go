@@ -5,11 +5,9 @@ import (
 	"html"
 	"strings"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/genproto/googleapis/rpc/code"
-	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+
+	"github.com/ssogate/ssogate/extauthz/wire"
 )
 
 // Identity headers set on allowed member requests (spec section 5, "Responses").
@@ -34,23 +32,25 @@ const (
 	errUnavailable       = "unavailable"
 )
 
-func header(k, v string) *corev3.HeaderValueOption {
-	return &corev3.HeaderValueOption{
-		Header:       &corev3.HeaderValue{Key: k, Value: v},
-		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+// Responses are built as package wire's CheckResponse, which encodes as
+// Envoy's envoy.service.auth.v3.CheckResponse without reflection.
+
+func header(k, v string) *wire.HeaderValueOption {
+	return &wire.HeaderValueOption{
+		Header:       &wire.HeaderValue{Key: k, Value: v},
+		AppendAction: wire.HeaderAppendAction_OVERWRITE_IF_EXISTS_OR_ADD,
 	}
 }
 
 // okAlloc holds every message of an allow with up to maxSetHeaders headers,
 // so that building one allocates once instead of once per message.
 type okAlloc struct {
-	resp   authv3.CheckResponse
-	oneof  authv3.CheckResponse_OkResponse
-	ok     authv3.OkHttpResponse
-	status rpcstatus.Status
-	opts   [maxSetHeaders]corev3.HeaderValueOption
-	values [maxSetHeaders]corev3.HeaderValue
-	ptrs   [maxSetHeaders]*corev3.HeaderValueOption
+	resp   wire.CheckResponse
+	ok     wire.OkHttpResponse
+	status wire.Status
+	opts   [maxSetHeaders]wire.HeaderValueOption
+	values [maxSetHeaders]wire.HeaderValue
+	ptrs   [maxSetHeaders]*wire.HeaderValueOption
 }
 
 // maxSetHeaders is the most identity headers an allow sets (user, org,
@@ -61,15 +61,15 @@ const maxSetHeaders = 4
 // pairs, at most maxSetHeaders of them); every client-sent x-sso-* header
 // not in set is removed, since Envoy removes headers_to_remove after it
 // sets headers (ext_authz.cc).
-func okResponse(h requestHeaders, set ...string) *authv3.CheckResponse {
+func okResponse(h requestHeaders, set ...string) *wire.CheckResponse {
 	a := &okAlloc{}
 	ok := &a.ok
 	n := 0
 	for i := 0; i+1 < len(set) && n < maxSetHeaders; i += 2 {
-		a.values[n] = corev3.HeaderValue{Key: set[i], Value: set[i+1]}
-		a.opts[n] = corev3.HeaderValueOption{
+		a.values[n] = wire.HeaderValue{Key: set[i], Value: set[i+1]}
+		a.opts[n] = wire.HeaderValueOption{
 			Header:       &a.values[n],
-			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+			AppendAction: wire.HeaderAppendAction_OVERWRITE_IF_EXISTS_OR_ADD,
 		}
 		a.ptrs[n] = &a.opts[n]
 		n++
@@ -94,16 +94,15 @@ func okResponse(h requestHeaders, set ...string) *authv3.CheckResponse {
 		ok.HeadersToRemove = append(ok.HeadersToRemove, name)
 	})
 	a.status.Code = int32(code.Code_OK)
-	a.oneof.OkResponse = ok
 	a.resp.Status = &a.status
-	a.resp.HttpResponse = &a.oneof
+	a.resp.OkResponse = ok
 	return &a.resp
 }
 
 // deny builds a denial with the HTTP status, a JSON body and extra headers
 // (name, value pairs). The gRPC status is UNAUTHENTICATED for 401 and
 // PERMISSION_DENIED otherwise.
-func deny(status int, body any, extra ...string) *authv3.CheckResponse {
+func deny(status int, body any, extra ...string) *wire.CheckResponse {
 	b, err := json.Marshal(body)
 	if err != nil { // bodies are maps of strings; cannot fail
 		b = []byte(`{"error":"unavailable"}`)
@@ -111,8 +110,8 @@ func deny(status int, body any, extra ...string) *authv3.CheckResponse {
 	return denied(status, "application/json", string(b), extra...)
 }
 
-func denied(status int, contentType, body string, extra ...string) *authv3.CheckResponse {
-	hs := make([]*corev3.HeaderValueOption, 0, 2+len(extra)/2)
+func denied(status int, contentType, body string, extra ...string) *wire.CheckResponse {
+	hs := make([]*wire.HeaderValueOption, 0, 2+len(extra)/2)
 	hs = append(hs, header("content-type", contentType), header("cache-control", "no-store"))
 	for i := 0; i+1 < len(extra); i += 2 {
 		hs = append(hs, header(extra[i], extra[i+1]))
@@ -121,20 +120,20 @@ func denied(status int, contentType, body string, extra ...string) *authv3.Check
 	if status == 401 {
 		c = code.Code_UNAUTHENTICATED
 	}
-	return &authv3.CheckResponse{
-		Status: &rpcstatus.Status{Code: int32(c)},
-		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(status)},
+	return &wire.CheckResponse{
+		Status: &wire.Status{Code: int32(c)},
+		DeniedResponse: &wire.DeniedHttpResponse{
+			Status:  &wire.HttpStatus{Code: int32(status)},
 			Headers: hs,
 			Body:    body,
-		}},
+		},
 	}
 }
 
 func errorBody(code string) map[string]string { return map[string]string{"error": code} }
 
 // redirectToLogin is the 302 of spec section 5, outcome 4, for browsers.
-func redirectToLogin(org, loginURL string) *authv3.CheckResponse {
+func redirectToLogin(org, loginURL string) *wire.CheckResponse {
 	u := html.EscapeString(loginURL)
 	body := "<!doctype html><html><head><meta charset=\"utf-8\"><title>Single sign-on required</title></head>" +
 		"<body><p>" + html.EscapeString(org) + " requires single sign-on. <a href=\"" + u + "\">Continue to sign in</a>.</p></body></html>\n"
@@ -142,7 +141,7 @@ func redirectToLogin(org, loginURL string) *authv3.CheckResponse {
 }
 
 // ssoRequired is the 401 of spec section 5, outcome 4, for API and git clients.
-func ssoRequired(org, loginURL string) *authv3.CheckResponse {
+func ssoRequired(org, loginURL string) *wire.CheckResponse {
 	return deny(401,
 		map[string]string{"error": errSSORequired, "org": org, "login_url": loginURL},
 		"www-authenticate", `SSO realm="`+org+`", url="`+loginURL+`"`,
@@ -151,7 +150,7 @@ func ssoRequired(org, loginURL string) *authv3.CheckResponse {
 }
 
 // invalidToken is the 401 of RFC 6750 section 3.1.
-func invalidToken() *authv3.CheckResponse {
+func invalidToken() *wire.CheckResponse {
 	return deny(401, errorBody(errInvalidToken), "www-authenticate", `Bearer error="invalid_token"`)
 }
 

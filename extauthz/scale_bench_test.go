@@ -41,9 +41,9 @@ func BenchmarkCheckScale(b *testing.B) {
 			}
 			var req []byte
 			check := func() {
-				resp, err := checkEncoded(ctx, auth, req)
-				if err == nil && statusOf(resp) != 200 {
-					err = fmt.Errorf("status %d", statusOf(resp))
+				status, err := checkEncoded(ctx, auth, req)
+				if err == nil && status != 200 {
+					err = fmt.Errorf("status %d", status)
 				}
 				done <- err
 			}

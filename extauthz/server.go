@@ -19,10 +19,11 @@ import (
 // The Authorization service is go-control-plane's
 // (envoy.service.auth.v3.Authorization, method Check, the same name, path
 // and messages on the wire), except that it decodes each CheckRequest into
-// package wire's messages, which hold only what a Check reads, instead of
-// go-control-plane's. Serve with grpc.ForceServerCodecV2(wire.Codec{}) to
-// decode them without reflection. Unary interceptors see the request as a
-// *wire.CheckRequest and the response as an *authv3.CheckResponse.
+// package wire's messages, which hold only what a Check reads, and answers
+// with wire's CheckResponse, which holds only what ssogate sets, instead of
+// go-control-plane's messages. Serve with grpc.ForceServerCodecV2(wire.Codec{})
+// to decode and encode them without reflection. Unary interceptors see the
+// request as a *wire.CheckRequest and the response as a *wire.CheckResponse.
 func Register(s *grpc.Server, a *Authorizer) *health.Server {
 	s.RegisterService(&authorizationService, a)
 	hs := health.NewServer()
@@ -43,7 +44,7 @@ var authorizationService = grpc.ServiceDesc{
 
 // wireChecker is what authorizationService serves.
 type wireChecker interface {
-	check(ctx context.Context, req *wire.CheckRequest, decodeErr error) *authv3.CheckResponse
+	check(ctx context.Context, req *wire.CheckRequest, decodeErr error) *wire.CheckResponse
 }
 
 // checkHandler is a grpc.MethodHandler, as protoc-gen-go-grpc writes them.

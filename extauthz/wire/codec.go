@@ -7,12 +7,12 @@ import (
 )
 
 // Codec is a gRPC codec (grpc-go's encoding.CodecV2, named "proto", as
-// the codec it stands in for) that decodes this package's messages with
-// their generated UnmarshalVT, without reflection, and leaves every other
-// message, and all encoding, to grpc-go's own proto codec. Serve with it
-// through grpc.ForceServerCodecV2(wire.Codec{}). Without it, grpc-go
-// decodes this package's messages through protobuf-go's reflection: the
-// same result, slower.
+// the codec it stands in for) that decodes and encodes this package's
+// messages with their generated UnmarshalVT and MarshalToSizedBufferVT,
+// without reflection, and leaves every other message to grpc-go's own
+// proto codec. Serve with it through grpc.ForceServerCodecV2(wire.Codec{}).
+// Without it, grpc-go handles this package's messages through
+// protobuf-go's reflection: the same bytes, slower.
 //
 // UnmarshalVT copies every string and bytes field out of the received
 // buffer, which goes back to grpc-go's pool when Unmarshal returns. It does
@@ -20,9 +20,31 @@ import (
 // that need valid UTF-8 check the fields they read (ValidUTF8).
 type Codec struct{}
 
-// Marshal implements encoding.CodecV2 with grpc-go's proto codec.
+// Marshal implements encoding.CodecV2. Like grpc-go's proto codec, it
+// encodes into a buffer of grpc-go's pool unless the message is small.
 func (Codec) Marshal(v any) (mem.BufferSlice, error) {
-	return encoding.GetCodecV2(protocodec.Name).Marshal(v)
+	m, ok := v.(interface {
+		SizeVT() int
+		MarshalToSizedBufferVT([]byte) (int, error)
+	})
+	if !ok {
+		return encoding.GetCodecV2(protocodec.Name).Marshal(v)
+	}
+	size := m.SizeVT()
+	if mem.IsBelowBufferPoolingThreshold(size) {
+		buf := make([]byte, size)
+		if _, err := m.MarshalToSizedBufferVT(buf); err != nil {
+			return nil, err
+		}
+		return mem.BufferSlice{mem.SliceBuffer(buf)}, nil
+	}
+	pool := mem.DefaultBufferPool()
+	buf := pool.Get(size)
+	if _, err := m.MarshalToSizedBufferVT(*buf); err != nil {
+		pool.Put(buf)
+		return nil, err
+	}
+	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
 }
 
 // Unmarshal implements encoding.CodecV2. Errors are UnmarshalVT's (an

@@ -1,17 +1,22 @@
-// The parts of Envoy's ext_authz CheckRequest that ssogate reads, as they
-// travel on the wire. Field numbers and types are Envoy's
+// The parts of Envoy's ext_authz CheckRequest that ssogate reads, and of
+// the CheckResponse that it sets, as they travel on the wire. Field numbers and types are Envoy's
 // (envoy/service/auth/v3/external_auth.proto, attribute_context.proto and
 // envoy/config/core/v3/base.proto, API v3); fields left out are skipped
 // when decoding. TestFieldsMatchEnvoy checks every field here against
 // go-control-plane's descriptors.
 //
-// Two deliberate differences, both the same bytes on the wire:
+// Deliberate differences, all the same bytes on the wire:
 //   - a map<K, V> field is declared as a repeated entry message
 //     {K key = 1; V value = 2;}, which is how protobuf encodes maps
 //     (https://protobuf.dev/programming-guides/proto3/#backwards), so
 //     decoding builds no Go map;
 //   - a message field ssogate reads rarely (filter_metadata's Struct) is
-//     declared as bytes and decoded only when it is read.
+//     declared as bytes and decoded only when it is read;
+//   - HttpStatus.code, Envoy's enum StatusCode, is an int32 (both are
+//     varints), so that any HTTP status encodes without listing them;
+//   - CheckResponse's oneof http_response is two plain fields, of which
+//     ssogate sets one (a oneof is its fields on the wire);
+//   - enums and messages that Envoy nests are declared at the top level.
 //
 // Regenerate with `go generate ./extauthz/wire` (see doc.go).
 
@@ -37,6 +42,59 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// envoy.config.core.v3.HeaderValueOption.HeaderAppendAction
+type HeaderAppendAction int32
+
+const (
+	HeaderAppendAction_APPEND_IF_EXISTS_OR_ADD    HeaderAppendAction = 0
+	HeaderAppendAction_ADD_IF_ABSENT              HeaderAppendAction = 1
+	HeaderAppendAction_OVERWRITE_IF_EXISTS_OR_ADD HeaderAppendAction = 2
+	HeaderAppendAction_OVERWRITE_IF_EXISTS        HeaderAppendAction = 3
+)
+
+// Enum value maps for HeaderAppendAction.
+var (
+	HeaderAppendAction_name = map[int32]string{
+		0: "APPEND_IF_EXISTS_OR_ADD",
+		1: "ADD_IF_ABSENT",
+		2: "OVERWRITE_IF_EXISTS_OR_ADD",
+		3: "OVERWRITE_IF_EXISTS",
+	}
+	HeaderAppendAction_value = map[string]int32{
+		"APPEND_IF_EXISTS_OR_ADD":    0,
+		"ADD_IF_ABSENT":              1,
+		"OVERWRITE_IF_EXISTS_OR_ADD": 2,
+		"OVERWRITE_IF_EXISTS":        3,
+	}
+)
+
+func (x HeaderAppendAction) Enum() *HeaderAppendAction {
+	p := new(HeaderAppendAction)
+	*p = x
+	return p
+}
+
+func (x HeaderAppendAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (HeaderAppendAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_wire_proto_enumTypes[0].Descriptor()
+}
+
+func (HeaderAppendAction) Type() protoreflect.EnumType {
+	return &file_wire_proto_enumTypes[0]
+}
+
+func (x HeaderAppendAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use HeaderAppendAction.Descriptor instead.
+func (HeaderAppendAction) EnumDescriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{0}
+}
 
 // envoy.service.auth.v3.CheckRequest
 type CheckRequest struct {
@@ -520,6 +578,326 @@ func (x *MetadataEntry) GetValue() []byte {
 	return nil
 }
 
+// envoy.service.auth.v3.CheckResponse, with the fields ssogate sets.
+// denied_response and ok_response are Envoy's oneof http_response: set one.
+type CheckResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Status         *Status                `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	DeniedResponse *DeniedHttpResponse    `protobuf:"bytes,2,opt,name=denied_response,json=deniedResponse,proto3" json:"denied_response,omitempty"`
+	OkResponse     *OkHttpResponse        `protobuf:"bytes,3,opt,name=ok_response,json=okResponse,proto3" json:"ok_response,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CheckResponse) Reset() {
+	*x = CheckResponse{}
+	mi := &file_wire_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckResponse) ProtoMessage() {}
+
+func (x *CheckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
+func (*CheckResponse) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CheckResponse) GetStatus() *Status {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *CheckResponse) GetDeniedResponse() *DeniedHttpResponse {
+	if x != nil {
+		return x.DeniedResponse
+	}
+	return nil
+}
+
+func (x *CheckResponse) GetOkResponse() *OkHttpResponse {
+	if x != nil {
+		return x.OkResponse
+	}
+	return nil
+}
+
+// google.rpc.Status
+type Status struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Status) Reset() {
+	*x = Status{}
+	mi := &file_wire_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Status) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Status) ProtoMessage() {}
+
+func (x *Status) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Status.ProtoReflect.Descriptor instead.
+func (*Status) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Status) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+// envoy.service.auth.v3.DeniedHttpResponse
+type DeniedHttpResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Status        *HttpStatus            `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	Headers       []*HeaderValueOption   `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty"`
+	Body          string                 `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeniedHttpResponse) Reset() {
+	*x = DeniedHttpResponse{}
+	mi := &file_wire_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeniedHttpResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeniedHttpResponse) ProtoMessage() {}
+
+func (x *DeniedHttpResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeniedHttpResponse.ProtoReflect.Descriptor instead.
+func (*DeniedHttpResponse) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DeniedHttpResponse) GetStatus() *HttpStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *DeniedHttpResponse) GetHeaders() []*HeaderValueOption {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *DeniedHttpResponse) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+// envoy.type.v3.HttpStatus; code is Envoy's enum StatusCode, whose values
+// are the HTTP status codes (an enum is a varint on the wire, as int32 is).
+type HttpStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HttpStatus) Reset() {
+	*x = HttpStatus{}
+	mi := &file_wire_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HttpStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HttpStatus) ProtoMessage() {}
+
+func (x *HttpStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HttpStatus.ProtoReflect.Descriptor instead.
+func (*HttpStatus) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *HttpStatus) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+// envoy.service.auth.v3.OkHttpResponse
+type OkHttpResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Headers         []*HeaderValueOption   `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty"`
+	HeadersToRemove []string               `protobuf:"bytes,5,rep,name=headers_to_remove,json=headersToRemove,proto3" json:"headers_to_remove,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *OkHttpResponse) Reset() {
+	*x = OkHttpResponse{}
+	mi := &file_wire_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OkHttpResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OkHttpResponse) ProtoMessage() {}
+
+func (x *OkHttpResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OkHttpResponse.ProtoReflect.Descriptor instead.
+func (*OkHttpResponse) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *OkHttpResponse) GetHeaders() []*HeaderValueOption {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *OkHttpResponse) GetHeadersToRemove() []string {
+	if x != nil {
+		return x.HeadersToRemove
+	}
+	return nil
+}
+
+// envoy.config.core.v3.HeaderValueOption
+type HeaderValueOption struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Header        *HeaderValue           `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	AppendAction  HeaderAppendAction     `protobuf:"varint,3,opt,name=append_action,json=appendAction,proto3,enum=ssogate.wire.v1.HeaderAppendAction" json:"append_action,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeaderValueOption) Reset() {
+	*x = HeaderValueOption{}
+	mi := &file_wire_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeaderValueOption) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeaderValueOption) ProtoMessage() {}
+
+func (x *HeaderValueOption) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeaderValueOption.ProtoReflect.Descriptor instead.
+func (*HeaderValueOption) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *HeaderValueOption) GetHeader() *HeaderValue {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *HeaderValueOption) GetAppendAction() HeaderAppendAction {
+	if x != nil {
+		return x.AppendAction
+	}
+	return HeaderAppendAction_APPEND_IF_EXISTS_OR_ADD
+}
+
 var File_wire_proto protoreflect.FileDescriptor
 
 const file_wire_proto_rawDesc = "" +
@@ -555,7 +933,32 @@ const file_wire_proto_rawDesc = "" +
 	"\x0ffilter_metadata\x18\x01 \x03(\v2\x1e.ssogate.wire.v1.MetadataEntryR\x0efilterMetadata\"7\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05valueB*Z(github.com/ssogate/ssogate/extauthz/wireb\x06proto3"
+	"\x05value\x18\x02 \x01(\fR\x05value\"\xd0\x01\n" +
+	"\rCheckResponse\x12/\n" +
+	"\x06status\x18\x01 \x01(\v2\x17.ssogate.wire.v1.StatusR\x06status\x12L\n" +
+	"\x0fdenied_response\x18\x02 \x01(\v2#.ssogate.wire.v1.DeniedHttpResponseR\x0edeniedResponse\x12@\n" +
+	"\vok_response\x18\x03 \x01(\v2\x1f.ssogate.wire.v1.OkHttpResponseR\n" +
+	"okResponse\"\x1c\n" +
+	"\x06Status\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\"\x9b\x01\n" +
+	"\x12DeniedHttpResponse\x123\n" +
+	"\x06status\x18\x01 \x01(\v2\x1b.ssogate.wire.v1.HttpStatusR\x06status\x12<\n" +
+	"\aheaders\x18\x02 \x03(\v2\".ssogate.wire.v1.HeaderValueOptionR\aheaders\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\tR\x04body\" \n" +
+	"\n" +
+	"HttpStatus\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\"z\n" +
+	"\x0eOkHttpResponse\x12<\n" +
+	"\aheaders\x18\x02 \x03(\v2\".ssogate.wire.v1.HeaderValueOptionR\aheaders\x12*\n" +
+	"\x11headers_to_remove\x18\x05 \x03(\tR\x0fheadersToRemove\"\x93\x01\n" +
+	"\x11HeaderValueOption\x124\n" +
+	"\x06header\x18\x01 \x01(\v2\x1c.ssogate.wire.v1.HeaderValueR\x06header\x12H\n" +
+	"\rappend_action\x18\x03 \x01(\x0e2#.ssogate.wire.v1.HeaderAppendActionR\fappendAction*}\n" +
+	"\x12HeaderAppendAction\x12\x1b\n" +
+	"\x17APPEND_IF_EXISTS_OR_ADD\x10\x00\x12\x11\n" +
+	"\rADD_IF_ABSENT\x10\x01\x12\x1e\n" +
+	"\x1aOVERWRITE_IF_EXISTS_OR_ADD\x10\x02\x12\x17\n" +
+	"\x13OVERWRITE_IF_EXISTS\x10\x03B*Z(github.com/ssogate/ssogate/extauthz/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once
@@ -569,32 +972,48 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_wire_proto_goTypes = []any{
-	(*CheckRequest)(nil),     // 0: ssogate.wire.v1.CheckRequest
-	(*AttributeContext)(nil), // 1: ssogate.wire.v1.AttributeContext
-	(*Request)(nil),          // 2: ssogate.wire.v1.Request
-	(*HttpRequest)(nil),      // 3: ssogate.wire.v1.HttpRequest
-	(*Header)(nil),           // 4: ssogate.wire.v1.Header
-	(*HeaderMap)(nil),        // 5: ssogate.wire.v1.HeaderMap
-	(*HeaderValue)(nil),      // 6: ssogate.wire.v1.HeaderValue
-	(*Metadata)(nil),         // 7: ssogate.wire.v1.Metadata
-	(*MetadataEntry)(nil),    // 8: ssogate.wire.v1.MetadataEntry
+	(HeaderAppendAction)(0),    // 0: ssogate.wire.v1.HeaderAppendAction
+	(*CheckRequest)(nil),       // 1: ssogate.wire.v1.CheckRequest
+	(*AttributeContext)(nil),   // 2: ssogate.wire.v1.AttributeContext
+	(*Request)(nil),            // 3: ssogate.wire.v1.Request
+	(*HttpRequest)(nil),        // 4: ssogate.wire.v1.HttpRequest
+	(*Header)(nil),             // 5: ssogate.wire.v1.Header
+	(*HeaderMap)(nil),          // 6: ssogate.wire.v1.HeaderMap
+	(*HeaderValue)(nil),        // 7: ssogate.wire.v1.HeaderValue
+	(*Metadata)(nil),           // 8: ssogate.wire.v1.Metadata
+	(*MetadataEntry)(nil),      // 9: ssogate.wire.v1.MetadataEntry
+	(*CheckResponse)(nil),      // 10: ssogate.wire.v1.CheckResponse
+	(*Status)(nil),             // 11: ssogate.wire.v1.Status
+	(*DeniedHttpResponse)(nil), // 12: ssogate.wire.v1.DeniedHttpResponse
+	(*HttpStatus)(nil),         // 13: ssogate.wire.v1.HttpStatus
+	(*OkHttpResponse)(nil),     // 14: ssogate.wire.v1.OkHttpResponse
+	(*HeaderValueOption)(nil),  // 15: ssogate.wire.v1.HeaderValueOption
 }
 var file_wire_proto_depIdxs = []int32{
-	1, // 0: ssogate.wire.v1.CheckRequest.attributes:type_name -> ssogate.wire.v1.AttributeContext
-	2, // 1: ssogate.wire.v1.AttributeContext.request:type_name -> ssogate.wire.v1.Request
-	7, // 2: ssogate.wire.v1.AttributeContext.metadata_context:type_name -> ssogate.wire.v1.Metadata
-	3, // 3: ssogate.wire.v1.Request.http:type_name -> ssogate.wire.v1.HttpRequest
-	4, // 4: ssogate.wire.v1.HttpRequest.headers:type_name -> ssogate.wire.v1.Header
-	5, // 5: ssogate.wire.v1.HttpRequest.header_map:type_name -> ssogate.wire.v1.HeaderMap
-	6, // 6: ssogate.wire.v1.HeaderMap.headers:type_name -> ssogate.wire.v1.HeaderValue
-	8, // 7: ssogate.wire.v1.Metadata.filter_metadata:type_name -> ssogate.wire.v1.MetadataEntry
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	2,  // 0: ssogate.wire.v1.CheckRequest.attributes:type_name -> ssogate.wire.v1.AttributeContext
+	3,  // 1: ssogate.wire.v1.AttributeContext.request:type_name -> ssogate.wire.v1.Request
+	8,  // 2: ssogate.wire.v1.AttributeContext.metadata_context:type_name -> ssogate.wire.v1.Metadata
+	4,  // 3: ssogate.wire.v1.Request.http:type_name -> ssogate.wire.v1.HttpRequest
+	5,  // 4: ssogate.wire.v1.HttpRequest.headers:type_name -> ssogate.wire.v1.Header
+	6,  // 5: ssogate.wire.v1.HttpRequest.header_map:type_name -> ssogate.wire.v1.HeaderMap
+	7,  // 6: ssogate.wire.v1.HeaderMap.headers:type_name -> ssogate.wire.v1.HeaderValue
+	9,  // 7: ssogate.wire.v1.Metadata.filter_metadata:type_name -> ssogate.wire.v1.MetadataEntry
+	11, // 8: ssogate.wire.v1.CheckResponse.status:type_name -> ssogate.wire.v1.Status
+	12, // 9: ssogate.wire.v1.CheckResponse.denied_response:type_name -> ssogate.wire.v1.DeniedHttpResponse
+	14, // 10: ssogate.wire.v1.CheckResponse.ok_response:type_name -> ssogate.wire.v1.OkHttpResponse
+	13, // 11: ssogate.wire.v1.DeniedHttpResponse.status:type_name -> ssogate.wire.v1.HttpStatus
+	15, // 12: ssogate.wire.v1.DeniedHttpResponse.headers:type_name -> ssogate.wire.v1.HeaderValueOption
+	15, // 13: ssogate.wire.v1.OkHttpResponse.headers:type_name -> ssogate.wire.v1.HeaderValueOption
+	7,  // 14: ssogate.wire.v1.HeaderValueOption.header:type_name -> ssogate.wire.v1.HeaderValue
+	0,  // 15: ssogate.wire.v1.HeaderValueOption.append_action:type_name -> ssogate.wire.v1.HeaderAppendAction
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -607,13 +1026,14 @@ func file_wire_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   9,
+			NumEnums:      1,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_wire_proto_goTypes,
 		DependencyIndexes: file_wire_proto_depIdxs,
+		EnumInfos:         file_wire_proto_enumTypes,
 		MessageInfos:      file_wire_proto_msgTypes,
 	}.Build()
 	File_wire_proto = out.File

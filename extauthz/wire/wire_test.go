@@ -8,6 +8,8 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
@@ -18,9 +20,10 @@ import (
 )
 
 // Every field of this package's messages must have the number, name and
-// type of Envoy's field it stands for, or a request would decode wrong.
+// type of Envoy's field it stands for, or a request would decode wrong,
+// or a response encode wrong.
 func TestFieldsMatchEnvoy(t *testing.T) {
-	checked := 0
+	checked := map[protoreflect.FullName]bool{}
 	var walk func(ours, envoy protoreflect.MessageDescriptor)
 	walk = func(ours, envoy protoreflect.MessageDescriptor) {
 		fs := ours.Fields()
@@ -36,7 +39,7 @@ func TestFieldsMatchEnvoy(t *testing.T) {
 				t.Errorf("%s: Envoy's field %d is %s", where, f.Number(), ef.Name())
 				continue
 			}
-			checked++
+			checked[f.FullName()] = true
 			if ef.IsMap() {
 				// A map is a repeated entry {key = 1; value = 2}.
 				if f.Cardinality() != protoreflect.Repeated || f.Kind() != protoreflect.MessageKind {
@@ -48,6 +51,7 @@ func TestFieldsMatchEnvoy(t *testing.T) {
 					t.Errorf("%s: a map entry must be {key = 1; value = 2}", where)
 					continue
 				}
+				checked[key.FullName()], checked[val.FullName()] = true, true
 				if key.Kind() != ef.MapKey().Kind() {
 					t.Errorf("%s: key is %v, Envoy's %v", where, key.Kind(), ef.MapKey().Kind())
 				}
@@ -61,16 +65,23 @@ func TestFieldsMatchEnvoy(t *testing.T) {
 		}
 	}
 	walk((&CheckRequest{}).ProtoReflect().Descriptor(), (&authv3.CheckRequest{}).ProtoReflect().Descriptor())
-	// Every field of wire.proto but the map entries' key and value, which
-	// the map check reads: a message the walk does not reach is a mistake.
-	if checked != 14 {
-		t.Errorf("checked %d fields, want 14", checked)
+	walk((&CheckResponse{}).ProtoReflect().Descriptor(), (&authv3.CheckResponse{}).ProtoReflect().Descriptor())
+	// A field the walks did not reach is in a message no request or
+	// response holds: a mistake in wire.proto.
+	ms := File_wire_proto.Messages()
+	for i := range ms.Len() {
+		fs := ms.Get(i).Fields()
+		for j := range fs.Len() {
+			if !checked[fs.Get(j).FullName()] {
+				t.Errorf("%s was not checked", fs.Get(j).FullName())
+			}
+		}
 	}
 }
 
-// sameType checks that f decodes what Envoy's ef encodes: the same scalar
-// kind, a message checked field by field, or bytes standing for a message
-// decoded later.
+// sameType checks that f holds what Envoy's ef holds: the same scalar
+// kind, a message checked field by field, bytes standing for a message
+// decoded later, or an enum's varint.
 func sameType(t *testing.T, where string, f, ef protoreflect.FieldDescriptor, walk func(ours, envoy protoreflect.MessageDescriptor)) {
 	t.Helper()
 	switch {
@@ -78,6 +89,16 @@ func sameType(t *testing.T, where string, f, ef protoreflect.FieldDescriptor, wa
 		walk(f.Message(), ef.Message())
 	case ef.Kind() == protoreflect.MessageKind && f.Kind() == protoreflect.BytesKind:
 		// Decoded later as the message: same bytes.
+	case ef.Kind() == protoreflect.EnumKind && f.Kind() == protoreflect.Int32Kind:
+		// An enum is a varint, as int32 is.
+	case ef.Kind() == protoreflect.EnumKind && f.Kind() == protoreflect.EnumKind:
+		ours, envoys := f.Enum().Values(), ef.Enum().Values()
+		for i := range ours.Len() {
+			v := ours.Get(i)
+			if e := envoys.ByNumber(v.Number()); e == nil || e.Name() != v.Name() {
+				t.Errorf("%s: enum value %s = %d is not Envoy's", where, v.Name(), v.Number())
+			}
+		}
 	case f.Kind() != ef.Kind():
 		t.Errorf("%s: kind %v, Envoy's %v", where, f.Kind(), ef.Kind())
 	}
@@ -278,5 +299,83 @@ func TestValidUTF8(t *testing.T) {
 				t.Errorf("error %v, want one naming %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// randomResponse builds a CheckResponse as ssogate may: an allow with
+// headers to set and remove, or a denial.
+func randomResponse(r *rand.Rand) *CheckResponse {
+	str := func() string {
+		rs := []rune("abcXYZ09-_ /:;=,.é日\"<>{}")
+		var b strings.Builder
+		for range r.IntN(60) {
+			b.WriteRune(rs[r.IntN(len(rs))])
+		}
+		return b.String()
+	}
+	headers := func() []*HeaderValueOption {
+		var hs []*HeaderValueOption
+		for range r.IntN(5) {
+			hs = append(hs, &HeaderValueOption{Header: &HeaderValue{Key: str(), Value: str()}, AppendAction: HeaderAppendAction(r.IntN(4))})
+		}
+		return hs
+	}
+	if r.IntN(2) == 0 {
+		ok := &OkHttpResponse{Headers: headers()}
+		for range r.IntN(3) {
+			ok.HeadersToRemove = append(ok.HeadersToRemove, str())
+		}
+		return &CheckResponse{Status: &Status{}, OkResponse: ok}
+	}
+	return &CheckResponse{Status: &Status{Code: int32(r.IntN(17))}, DeniedResponse: &DeniedHttpResponse{
+		Status: &HttpStatus{Code: int32(100 + r.IntN(500))}, Headers: headers(), Body: str(),
+	}}
+}
+
+// A response encodes as the go-control-plane message with the same fields
+// would, and decodes into it field for field.
+func TestResponsesEncodeAsEnvoy(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range 500 {
+		resp := randomResponse(r)
+		enc, err := (Codec{}).Marshal(resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := enc.Materialize()
+		enc.Free()
+		var got authv3.CheckResponse
+		if err := proto.Unmarshal(b, &got); err != nil {
+			t.Fatalf("response %d: go-control-plane cannot decode it: %v", i, err)
+		}
+		want := &authv3.CheckResponse{Status: &rpcstatus.Status{Code: resp.GetStatus().GetCode()}}
+		hs := func(in []*HeaderValueOption) []*corev3.HeaderValueOption {
+			var out []*corev3.HeaderValueOption
+			for _, h := range in {
+				out = append(out, &corev3.HeaderValueOption{
+					Header:       &corev3.HeaderValue{Key: h.GetHeader().GetKey(), Value: h.GetHeader().GetValue()},
+					AppendAction: corev3.HeaderValueOption_HeaderAppendAction(h.GetAppendAction()),
+				})
+			}
+			return out
+		}
+		if ok := resp.GetOkResponse(); ok != nil {
+			want.HttpResponse = &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
+				Headers: hs(ok.GetHeaders()), HeadersToRemove: ok.GetHeadersToRemove()}}
+		} else {
+			d := resp.GetDeniedResponse()
+			want.HttpResponse = &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+				Status: &typev3.HttpStatus{Code: typev3.StatusCode(d.GetStatus().GetCode())}, Headers: hs(d.GetHeaders()), Body: d.GetBody()}}
+		}
+		if !proto.Equal(&got, want) {
+			t.Fatalf("response %d decodes as %v, want %v", i, &got, want)
+		}
+		wantBytes, err := proto.MarshalOptions{Deterministic: true}.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != string(wantBytes) {
+			t.Fatalf("response %d: encoded % x, go-control-plane encodes % x", i, b, wantBytes)
+		}
 	}
 }
