@@ -138,6 +138,32 @@ func TestGenAndLoad(t *testing.T) {
 	}
 }
 
+// No model is created by a member of its own org, in states of every
+// shape, so no session request reads a model its member created (that
+// takes the full policy); creators are still spread over the members.
+func TestCreatorsAreNotMembersOfTheOrg(t *testing.T) {
+	for _, tc := range []struct{ orgs, members, resources int }{
+		{10, 2000, 1000},      // /tmp/b10 of docs/performance.md
+		{10000, 2000, 100000}, // the 10,000-org states: once 4% of the requests
+		{3, 30, 40}, {7, 5, 70}, {2, 1, 10},
+	} {
+		creators := map[int]bool{}
+		for r := range tc.resources {
+			c := resourceCreator(r, tc.orgs, tc.members)
+			if c < 0 || c >= tc.members {
+				t.Fatalf("%+v: resource %d: creator %d is no member", tc, r, c)
+			}
+			if c%tc.orgs == r%tc.orgs && tc.members > 1 {
+				t.Fatalf("%+v: resource %d of org %d created by member %d of the same org", tc, r, r%tc.orgs, c)
+			}
+			creators[c] = true
+		}
+		if want := min(tc.members, tc.resources) / 2; len(creators) < want {
+			t.Errorf("%+v: %d distinct creators, want at least %d", tc, len(creators), want)
+		}
+	}
+}
+
 // --distinct-settings gives every org its own session timeout; without it
 // all orgs share one.
 func TestGenDistinctSettings(t *testing.T) {

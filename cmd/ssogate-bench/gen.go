@@ -257,11 +257,29 @@ func resourceName(r int) string        { return fmt.Sprintf("model-%07d", r) }
 func resourcePublic(r, orgs int) bool  { return (r/orgs)%2 == 0 }
 func resourceGrouped(r, orgs int) bool { return (r/orgs)%10 == 3 }
 
-// resourceCreator scatters creators over the members, so that a member's
-// requests seldom hit the models it created (those take the full policy).
-func resourceCreator(r, members int) int {
-	return int(uint64(r) * 2654435761 % uint64(max(members, 1)))
+// resourceCreator picks the member who created resource r, scattered over
+// the members by a hash of r and never a member of r's org (member j is in
+// org j % orgs, and only there), so that in every state no member's
+// request is for a model it created: those take the full policy, and a
+// state where some did would measure another kind of decision. (The
+// multiplicative hash this replaced made, with 10,000 orgs, every model of
+// an org the creation of one member: its own for one member in 25, 4% of
+// the session requests.)
+func resourceCreator(r, orgs, members int) int {
+	if members <= 0 {
+		return 0
+	}
+	h := uint64(r) + 0x9e3779b97f4a7c15 // splitmix64's finaliser
+	h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
+	h = (h ^ h>>27) * 0x94d049bb133111eb
+	h ^= h >> 31
+	c := int(h % uint64(members))
+	for i := 0; i < members && orgs > 1 && c%orgs == r%orgs; i++ {
+		c = (c + 1) % members // the next member is in the next org
+	}
+	return c
 }
+
 func sessionAge(i int) time.Duration { return time.Hour + time.Duration(i%50)*time.Minute }
 
 // writeState writes the snapshot of spec section 4 as one JSON object,
@@ -318,7 +336,7 @@ func writeState(path string, c genConfig, now time.Time) error {
 		if resourceGrouped(r, c.Orgs) {
 			w.WriteString(`, "resource_group": "vision"`)
 		}
-		fmt.Fprintf(w, `, "created_by": %s}`, jsonString(userName(resourceCreator(r, c.Members))))
+		fmt.Fprintf(w, `, "created_by": %s}`, jsonString(userName(resourceCreator(r, c.Orgs, c.Members))))
 	})
 	w.WriteString("}\n")
 	if err := w.Flush(); err != nil {

@@ -74,7 +74,7 @@ func memCmd(args []string, stdout, stderr io.Writer) int {
 	afterSessions := heapInUse()
 	for r := 0; r < *resources; r++ {
 		e := store.Resource{Type: "model", ID: orgName(resourceOrg(r, *orgs)) + "/" + resourceName(r), Visibility: "private",
-			CreatedBy: userName(resourceCreator(r, *members))}
+			CreatedBy: userName(resourceCreator(r, *orgs, *members))}
 		if resourcePublic(r, *orgs) {
 			e.Visibility = "public"
 		}
