@@ -9,6 +9,7 @@
 package extauthz
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -382,18 +383,19 @@ func metadataClaims(req *wire.CheckRequest, ns, key string) (*structpb.Struct, e
 	if ns == "" || key == "" {
 		return nil, nil
 	}
-	var raw []byte
-	found := false
+	var entry *wire.MetadataEntry
 	for _, e := range req.GetAttributes().GetMetadataContext().GetFilterMetadata() {
 		if e.GetKey() == ns {
-			raw, found = e.GetValue(), true // a map's last entry wins
+			entry = e // a map's last entry wins
 		}
 	}
-	if !found {
+	if entry == nil {
 		return nil, nil
 	}
+	// The Struct's parts joined are their merge, as protobuf-go decodes a
+	// message field sent more than once.
 	var md structpb.Struct
-	if err := proto.Unmarshal(raw, &md); err != nil {
+	if err := proto.Unmarshal(bytes.Join(entry.GetValue(), nil), &md); err != nil {
 		return nil, fmt.Errorf("attributes.metadata_context.filter_metadata[%q]: %w", ns, err)
 	}
 	return md.GetFields()[key].GetStructValue(), nil

@@ -2,7 +2,9 @@ package extauthz
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,12 +22,13 @@ import (
 )
 
 // serve runs f's Authorizer as ssogate serve does (Register, wire.Codec)
-// on a loopback port and returns a client connection to it.
-func serve(t *testing.T, f *fixture) *grpc.ClientConn {
+// on a loopback port, with opts added, and returns a client connection to
+// it.
+func serve(t *testing.T, f *fixture, opts ...grpc.ServerOption) *grpc.ClientConn {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
-	gs := grpc.NewServer(grpc.ForceServerCodecV2(wire.Codec{}))
+	gs := grpc.NewServer(append([]grpc.ServerOption{grpc.ForceServerCodecV2(wire.Codec{})}, opts...)...)
 	Register(gs, f.auth)
 	go gs.Serve(ln)
 	t.Cleanup(gs.Stop)
@@ -35,13 +38,24 @@ func serve(t *testing.T, f *fixture) *grpc.ClientConn {
 	return conn
 }
 
-// Over gRPC, a CheckRequest gets the response Check gives it in process.
+// Over gRPC, a CheckRequest gets the response Check gives it in process,
+// with or without a unary interceptor, which sees package wire's messages.
 func TestServedOverGRPC(t *testing.T) {
 	f := newFixture(t, "")
-	client := authv3.NewAuthorizationClient(serve(t, f))
+	var seen []string
+	intercept := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+		resp, err := next(ctx, req)
+		seen = append(seen, fmt.Sprintf("%s %T %T", info.FullMethod, req, resp))
+		return resp, err
+	}
+	plain := authv3.NewAuthorizationClient(serve(t, f))
+	intercepted := authv3.NewAuthorizationClient(serve(t, f, grpc.UnaryInterceptor(intercept)))
 	alice := "hub_session=" + f.keys.Token("u-alice", time.Hour)
 	mallory := "hub_session=" + f.keys.Token("u-mallory", time.Hour)
-	for _, req := range []*authv3.CheckRequest{
+	reqs := []*authv3.CheckRequest{
+		// A redirect whose login URL makes a response over grpc-go's 1 KiB
+		// pooling threshold.
+		request("GET", "/acme/secret-model/"+strings.Repeat("long-path/", 150), map[string]string{"cookie": mallory, "accept": browserAccept}),
 		request("GET", "/acme/secret-model", map[string]string{"cookie": alice, "x-sso-role": "admin"}),
 		request("GET", "/acme/secret-model", map[string]string{"cookie": mallory, "accept": browserAccept}),
 		request("GET", "/api/models/acme/secret-model", map[string]string{"cookie": mallory}),
@@ -49,14 +63,30 @@ func TestServedOverGRPC(t *testing.T) {
 		request("GET", "/acme/open-model", nil),
 		request("GET", "/docs", nil),
 		request("GET", "/acme/../x", nil),
-	} {
+	}
+	for _, req := range reqs {
 		path := req.GetAttributes().GetRequest().GetHttp().GetPath()
-		got, err := client.Check(context.Background(), req)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
+		want := mustCheck(t, f, req)
+		for name, client := range map[string]authv3.AuthorizationClient{"plain": plain, "intercepted": intercepted} {
+			got, err := client.Check(context.Background(), req)
+			if err != nil {
+				t.Fatalf("%s, %s: %v", name, path, err)
+			}
+			if !proto.Equal(got, want) {
+				t.Errorf("%s, %s: over gRPC %v, in process %v", name, path, got, want)
+			}
 		}
-		if want := mustCheck(t, f, req); !proto.Equal(got, want) {
-			t.Errorf("%s: over gRPC %v, in process %v", path, got, want)
+	}
+	if r := inspect(t, mustCheck(t, f, reqs[0])); r.status != 302 || len(r.headers["location"]) < 1024 {
+		t.Errorf("the long redirect: status %d, location of %d bytes", r.status, len(r.headers["location"]))
+	}
+	want := authv3.Authorization_Check_FullMethodName + " *wire.CheckRequest *wire.CheckResponse"
+	if len(seen) != len(reqs) {
+		t.Fatalf("the interceptor saw %d calls, want %d", len(seen), len(reqs))
+	}
+	for _, got := range seen {
+		if got != want {
+			t.Errorf("the interceptor saw %q, want %q", got, want)
 		}
 	}
 }
@@ -90,14 +120,33 @@ func bs(x string) []byte { return []byte(x) }
 // given headers map entries (name, value pairs, in order, repeats kept),
 // and metadata_context entries (namespace, encoded Struct pairs).
 func rawRequest(path string, headers []string, metadata ...[]byte) []byte {
+	var entries [][]byte
+	for i := 0; i+1 < len(metadata); i += 2 {
+		entries = append(entries, entry(metadata[i], metadata[i+1]))
+	}
+	return rawRequestEntries(path, headers, entries...)
+}
+
+// entry encodes a filter_metadata entry: the namespace, then the Struct in
+// the parts given (one value field each).
+func entry(ns []byte, parts ...[]byte) []byte {
+	e := field(1, ns)
+	for _, p := range parts {
+		e = append(e, field(2, p)...)
+	}
+	return e
+}
+
+// rawRequestEntries is rawRequest with encoded filter_metadata entries.
+func rawRequestEntries(path string, headers []string, entries ...[]byte) []byte {
 	http := [][]byte{field(1, bs("raw-1")), field(2, bs("GET")), field(4, bs(path))}
 	for i := 0; i+1 < len(headers); i += 2 {
 		http = append(http, field(3, field(1, bs(headers[i])), field(2, bs(headers[i+1]))))
 	}
 	attrs := [][]byte{field(4, field(2, http...))}
 	var md [][]byte
-	for i := 0; i+1 < len(metadata); i += 2 {
-		md = append(md, field(1, field(1, metadata[i]), field(2, metadata[i+1])))
+	for _, e := range entries {
+		md = append(md, field(1, e))
 	}
 	if md != nil {
 		attrs = append(attrs, field(11, md...))
@@ -116,6 +165,10 @@ func TestOddEncodings(t *testing.T) {
 	must(t, err)
 	claimBytes, err := proto.Marshal(claims)
 	must(t, err)
+	other, err := structpb.NewStruct(map[string]any{"other": "x"})
+	must(t, err)
+	otherBytes, err := proto.Marshal(other)
+	must(t, err)
 	const ns = "envoy.filters.http.jwt_authn"
 	for _, tc := range []struct {
 		name   string
@@ -133,6 +186,10 @@ func TestOddEncodings(t *testing.T) {
 		{"jwt_authn claims", rawRequest("/api/datasets/acme/train-data", nil, bs(ns), claimBytes), 200, "u-alice"},
 		{"jwt_authn claims, last entry wins", rawRequest("/api/datasets/acme/train-data", nil, bs(ns), bs("\xff\xff"), bs(ns), claimBytes), 200, "u-alice"},
 		{"jwt_authn not a Struct", rawRequest("/api/datasets/acme/train-data", nil, bs(ns), bs("\x0a\xff")), 400, ""},
+		// A Struct sent in two parts is their merge, as protobuf-go
+		// decodes it: the claims and another field.
+		{"jwt_authn claims in two parts", rawRequestEntries("/api/datasets/acme/train-data", nil, entry(bs(ns), claimBytes, otherBytes)), 200, "u-alice"},
+		{"jwt_authn claims in two parts, reversed", rawRequestEntries("/api/datasets/acme/train-data", nil, entry(bs(ns), otherBytes, claimBytes)), 200, "u-alice"},
 		{"other namespace not a Struct: not read", rawRequest("/acme/open-model", nil, bs("other"), bs("\x0a\xff")), 200, ""},
 		{"truncated", rawRequest("/acme/secret-model", nil)[:10], 0, ""},
 	} {

@@ -75,7 +75,11 @@ func evalCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", *cfgPath, err)
 		return 2
 	}
-	resp, _ := a.Check(ctx, req)
+	resp, err := a.Check(ctx, req)
+	if err != nil { // no response to print: an empty one would read as an allow
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
 	return printProto(stdout, stderr, resp)
 }
 

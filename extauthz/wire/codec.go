@@ -12,13 +12,26 @@ import (
 // without reflection, and leaves every other message to grpc-go's own
 // proto codec. Serve with it through grpc.ForceServerCodecV2(wire.Codec{}).
 // Without it, grpc-go handles this package's messages through
-// protobuf-go's reflection: the same bytes, slower.
+// protobuf-go's reflection, slower and, for input no protobuf encoder
+// writes, not always alike (below).
 //
-// UnmarshalVT copies every string and bytes field out of the received
-// buffer, which goes back to grpc-go's pool when Unmarshal returns. It does
-// not check that strings are valid UTF-8, as protobuf-go does; callers
-// that need valid UTF-8 check the fields they read (ValidUTF8).
+// UnmarshalVT copies every string and bytes field, and every field it does
+// not know (kept as unknown bytes, not decoded: a request body Envoy sends
+// with with_request_body is copied once), out of the received buffer, which
+// goes back to grpc-go's pool when Unmarshal returns. Where it differs from
+// protobuf-go: it does not check that strings are valid UTF-8 (callers
+// check the fields they read: ValidUTF8); it refuses a known field number
+// sent with another wire type, which protobuf-go keeps as unknown; and it
+// reads a tag's field number as 32 bits, so a number of 2^32 or more, which
+// protobuf-go refuses, may be read as a small one. Only a client that can
+// write its own CheckRequest can send such bytes, and such a client can
+// set any field directly: the CheckRequest is the trust boundary (Envoy's
+// ext_authz cluster), not its encoding.
 type Codec struct{}
+
+// protoCodec is grpc-go's proto codec, found once: a Codec registered
+// under its name later would otherwise call itself.
+var protoCodec = encoding.GetCodecV2(protocodec.Name)
 
 // Marshal implements encoding.CodecV2. Like grpc-go's proto codec, it
 // encodes into a buffer of grpc-go's pool unless the message is small.
@@ -28,7 +41,7 @@ func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 		MarshalToSizedBufferVT([]byte) (int, error)
 	})
 	if !ok {
-		return encoding.GetCodecV2(protocodec.Name).Marshal(v)
+		return protoCodec.Marshal(v)
 	}
 	size := m.SizeVT()
 	if mem.IsBelowBufferPoolingThreshold(size) {
@@ -47,13 +60,14 @@ func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
 }
 
-// Unmarshal implements encoding.CodecV2. Errors are UnmarshalVT's (an
-// io.ErrUnexpectedEOF or protohelpers error for malformed input) or, for
-// other messages, grpc-go's proto codec's.
+// Unmarshal implements encoding.CodecV2. Errors are UnmarshalVT's for
+// malformed input (io.ErrUnexpectedEOF, protohelpers' ErrInvalidLength or
+// ErrIntOverflow, or an error naming an illegal tag or a wrong wire type)
+// or, for other messages, grpc-go's proto codec's.
 func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	m, ok := v.(interface{ UnmarshalVT([]byte) error })
 	if !ok {
-		return encoding.GetCodecV2(protocodec.Name).Unmarshal(data, v)
+		return protoCodec.Unmarshal(data, v)
 	}
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()

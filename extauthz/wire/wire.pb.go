@@ -1,8 +1,8 @@
 // The parts of Envoy's ext_authz CheckRequest that ssogate reads, and of
 // the CheckResponse that it sets, as they travel on the wire. Field numbers and types are Envoy's
 // (envoy/service/auth/v3/external_auth.proto, attribute_context.proto and
-// envoy/config/core/v3/base.proto, API v3); fields left out are skipped
-// when decoding. TestFieldsMatchEnvoy checks every field here against
+// envoy/config/core/v3/base.proto, API v3); fields left out are not
+// decoded (UnmarshalVT keeps their bytes as unknown fields). TestFieldsMatchEnvoy checks every field here against
 // go-control-plane's descriptors.
 //
 // Deliberate differences, all the same bytes on the wire:
@@ -11,7 +11,9 @@
 //     (https://protobuf.dev/programming-guides/proto3/#backwards), so
 //     decoding builds no Go map;
 //   - a message field ssogate reads rarely (filter_metadata's Struct) is
-//     declared as bytes and decoded only when it is read;
+//     declared as repeated bytes and decoded only when it is read, from its
+//     parts joined (a message field sent twice is merged, and the
+//     encodings of two messages joined are their merge);
 //   - HttpStatus.code, Envoy's enum StatusCode, is an int32 (both are
 //     varints), so that any HTTP status encodes without listing them;
 //   - CheckResponse's oneof http_response is two plain fields, of which
@@ -525,11 +527,11 @@ func (x *Metadata) GetFilterMetadata() []*MetadataEntry {
 }
 
 // An entry of Metadata.filter_metadata; value is an encoded
-// google.protobuf.Struct.
+// google.protobuf.Struct, in the parts it was sent in (one, from Envoy).
 type MetadataEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Value         [][]byte               `protobuf:"bytes,2,rep,name=value,proto3" json:"value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -571,7 +573,7 @@ func (x *MetadataEntry) GetKey() string {
 	return ""
 }
 
-func (x *MetadataEntry) GetValue() []byte {
+func (x *MetadataEntry) GetValue() [][]byte {
 	if x != nil {
 		return x.Value
 	}
@@ -933,7 +935,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x0ffilter_metadata\x18\x01 \x03(\v2\x1e.ssogate.wire.v1.MetadataEntryR\x0efilterMetadata\"7\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value\"\xd0\x01\n" +
+	"\x05value\x18\x02 \x03(\fR\x05value\"\xd0\x01\n" +
 	"\rCheckResponse\x12/\n" +
 	"\x06status\x18\x01 \x01(\v2\x17.ssogate.wire.v1.StatusR\x06status\x12L\n" +
 	"\x0fdenied_response\x18\x02 \x01(\v2#.ssogate.wire.v1.DeniedHttpResponseR\x0edeniedResponse\x12@\n" +

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -54,6 +55,11 @@ func TestFieldsMatchEnvoy(t *testing.T) {
 				checked[key.FullName()], checked[val.FullName()] = true, true
 				if key.Kind() != ef.MapKey().Kind() {
 					t.Errorf("%s: key is %v, Envoy's %v", where, key.Kind(), ef.MapKey().Kind())
+				}
+				// A message value may be repeated bytes: its parts, merged
+				// when joined; anything else is single, as Envoy's.
+				if val.Cardinality() == protoreflect.Repeated && (val.Kind() != protoreflect.BytesKind || ef.MapValue().Kind() != protoreflect.MessageKind) {
+					t.Errorf("%s: a repeated value must be bytes standing for a message", where)
 				}
 				sameType(t, where+" value", val, ef.MapValue(), walk)
 				continue
@@ -229,7 +235,7 @@ func compare(want *authv3.CheckRequest, got *CheckRequest) string {
 	}
 	for _, e := range gm {
 		var s structpb.Struct
-		if err := proto.Unmarshal(e.GetValue(), &s); err != nil {
+		if err := proto.Unmarshal(bytes.Join(e.GetValue(), nil), &s); err != nil {
 			return fmt.Sprintf("filter_metadata[%q]: %v", e.GetKey(), err)
 		}
 		if !proto.Equal(&s, wm[e.GetKey()]) {
@@ -308,7 +314,11 @@ func randomResponse(r *rand.Rand) *CheckResponse {
 	str := func() string {
 		rs := []rune("abcXYZ09-_ /:;=,.é日\"<>{}")
 		var b strings.Builder
-		for range r.IntN(60) {
+		n := r.IntN(60)
+		if r.IntN(8) == 0 {
+			n = 400 + r.IntN(1000) // a long login URL or body: over grpc-go's 1 KiB pooling threshold
+		}
+		for range n {
 			b.WriteRune(rs[r.IntN(len(rs))])
 		}
 		return b.String()
@@ -336,6 +346,7 @@ func randomResponse(r *rand.Rand) *CheckResponse {
 // would, and decodes into it field for field.
 func TestResponsesEncodeAsEnvoy(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
+	pooled := 0
 	for i := range 500 {
 		resp := randomResponse(r)
 		enc, err := (Codec{}).Marshal(resp)
@@ -344,6 +355,9 @@ func TestResponsesEncodeAsEnvoy(t *testing.T) {
 		}
 		b := enc.Materialize()
 		enc.Free()
+		if !mem.IsBelowBufferPoolingThreshold(len(b)) {
+			pooled++
+		}
 		var got authv3.CheckResponse
 		if err := proto.Unmarshal(b, &got); err != nil {
 			t.Fatalf("response %d: go-control-plane cannot decode it: %v", i, err)
@@ -377,5 +391,8 @@ func TestResponsesEncodeAsEnvoy(t *testing.T) {
 		if string(b) != string(wantBytes) {
 			t.Fatalf("response %d: encoded % x, go-control-plane encodes % x", i, b, wantBytes)
 		}
+	}
+	if pooled < 50 {
+		t.Errorf("%d of 500 responses were encoded into grpc-go's pool, want 50 or more", pooled)
 	}
 }
