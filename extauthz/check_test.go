@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -222,15 +224,19 @@ func TestLoginURLEverywhere(t *testing.T) {
 func TestSpoofedSSOHeadersAreRemoved(t *testing.T) {
 	f := newFixture(t, "")
 	alice := "hub_session=" + f.keys.Token("u-alice", time.Hour)
-	spoof := map[string]string{"x-sso-user": "u-dave", "x-sso-role": "admin", "x-sso-prompt": "none", "x-sso-required": "x", "x-sso-anything": "1"}
+	// x_sso_user and mixes: servers that read headers as CGI variables see
+	// them as x-sso-user. x-ssox-y is no identity header and stays.
+	spoof := map[string]string{"x-sso-user": "u-dave", "x-sso-role": "admin", "x-sso-prompt": "none", "x-sso-required": "x", "x-sso-anything": "1",
+		"x_sso_user": "u-root", "x-sso_role": "admin", "x_sso-org": "globex", "x-ssox-y": "1"}
+	underscores := []string{"x_sso_user", "x-sso_role", "x_sso-org"}
 	for _, tc := range []struct {
 		name, path string
 		cookie     string
 		removed    []string
 	}{
-		{"member allow", "/acme/secret-model", alice, []string{"x-sso-prompt", "x-sso-required", "x-sso-anything"}},
-		{"anonymous public allow", "/acme/open-model", "", []string{"x-sso-user", "x-sso-role", "x-sso-prompt", "x-sso-required", "x-sso-anything"}},
-		{"pass-through", "/docs/x", "", []string{"x-sso-user", "x-sso-role", "x-sso-prompt", "x-sso-required", "x-sso-anything"}},
+		{"member allow", "/acme/secret-model", alice, append([]string{"x-sso-prompt", "x-sso-required", "x-sso-anything"}, underscores...)},
+		{"anonymous public allow", "/acme/open-model", "", append([]string{"x-sso-user", "x-sso-role", "x-sso-prompt", "x-sso-required", "x-sso-anything"}, underscores...)},
+		{"pass-through", "/docs/x", "", append([]string{"x-sso-user", "x-sso-role", "x-sso-prompt", "x-sso-required", "x-sso-anything"}, underscores...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := map[string]string{}
@@ -256,7 +262,51 @@ func TestSpoofedSSOHeadersAreRemoved(t *testing.T) {
 			if tc.cookie != "" && r.headers[HeaderUser] != "u-alice" {
 				t.Errorf("x-sso-user = %q, want the authenticated user", r.headers[HeaderUser])
 			}
+			if slices.Contains(r.removed, "x-ssox-y") || len(r.removed) != len(tc.removed) {
+				t.Errorf("headers_to_remove %v, want exactly %v", r.removed, tc.removed)
+			}
 		})
+	}
+}
+
+// Thousands of distinct x-sso-* names, some repeated (header_map may
+// repeat a name), are each removed once.
+func TestManySpoofedHeadersAreRemovedOnce(t *testing.T) {
+	f := newFixture(t, "")
+	req := request("GET", "/acme/open-model", nil)
+	http := req.Attributes.Request.Http
+	var list []*corev3.HeaderValue
+	for k, v := range http.Headers {
+		list = append(list, &corev3.HeaderValue{Key: k, Value: v})
+	}
+	for i := range 5000 {
+		list = append(list, &corev3.HeaderValue{Key: fmt.Sprintf("X-SSO-%d", i%4000), Value: "1"})
+	}
+	http.Headers, http.HeaderMap = nil, &corev3.HeaderMap{Headers: list}
+	r := inspect(t, mustCheck(t, f, req))
+	seen := map[string]bool{}
+	for _, k := range r.removed {
+		if seen[k] {
+			t.Fatalf("%s removed twice", k)
+		}
+		seen[k] = true
+	}
+	if r.status != 200 || len(seen) != 4000 || !seen["x-sso-3999"] {
+		t.Errorf("status %d, %d names removed, want 200 and 4000", r.status, len(seen))
+	}
+}
+
+// A hand-written request whose header names differ only in case reads the
+// same every time (their values joined in the order of the names).
+func TestCaseVariantHeadersReadTheSameEveryTime(t *testing.T) {
+	f := newFixture(t, "")
+	alice := "hub_session=" + f.keys.Token("u-alice", time.Hour)
+	req := request("GET", "/acme/secret-model", map[string]string{"Cookie": "a=1; " + alice, "cookie": "b=2", "COOKIE": "c=3"})
+	first := inspect(t, mustCheck(t, f, req))
+	for range 30 {
+		if r := inspect(t, mustCheck(t, f, req)); r.status != first.status || r.headers[HeaderUser] != first.headers[HeaderUser] {
+			t.Fatalf("decided %d %q, then %d %q", first.status, first.headers[HeaderUser], r.status, r.headers[HeaderUser])
+		}
 	}
 }
 

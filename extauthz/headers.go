@@ -1,6 +1,8 @@
 package extauthz
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/ssogate/ssogate/extauthz/wire"
@@ -112,12 +114,15 @@ func headerValue(hv *wire.HeaderValue) string {
 
 // lowerKeys returns m with lower-case keys. Envoy sends lower-case names;
 // a map that has others (a hand-written request) is copied once so that
-// lookups and x-sso-* removal see every header.
+// lookups and x-sso-* removal see every header. Names equal ignoring case
+// are joined with "," in the order of their names, so that the same
+// request always reads the same.
 func lowerKeys(m map[string]string) map[string]string {
 	for k := range m {
 		if hasUpper(k) {
 			out := make(map[string]string, len(m))
-			for k, v := range m {
+			for _, k := range slices.Sorted(maps.Keys(m)) {
+				v := m[k]
 				k = strings.ToLower(k)
 				if prev, ok := out[k]; ok {
 					v = prev + "," + v

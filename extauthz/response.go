@@ -77,8 +77,9 @@ func okResponse(h requestHeaders, set ...string) *wire.CheckResponse {
 	if n > 0 {
 		ok.Headers = a.ptrs[:n:n]
 	}
+	var removed map[string]bool // made for the first x-sso-* header: most requests have none
 	h.each(func(name string) {
-		if !strings.HasPrefix(name, ssoPrefix) {
+		if !isSSOHeader(name) {
 			return
 		}
 		for i := 0; i < len(set); i += 2 {
@@ -86,17 +87,28 @@ func okResponse(h requestHeaders, set ...string) *wire.CheckResponse {
 				return
 			}
 		}
-		for _, r := range ok.HeadersToRemove {
-			if r == name {
-				return
-			}
+		if removed == nil {
+			removed = map[string]bool{}
 		}
-		ok.HeadersToRemove = append(ok.HeadersToRemove, name)
+		if !removed[name] { // names may repeat; a set keeps many distinct ones linear
+			removed[name] = true
+			ok.HeadersToRemove = append(ok.HeadersToRemove, name)
+		}
 	})
 	a.status.Code = int32(code.Code_OK)
 	a.resp.Status = &a.status
 	a.resp.OkResponse = ok
 	return &a.resp
+}
+
+// isSSOHeader reports whether the lower-case header name is x-sso-*, or
+// that name with underscores for any of its first two hyphens (x_sso_user):
+// Envoy passes names with underscores by default
+// (headers_with_underscores_action: ALLOW), and servers that read headers
+// as CGI variables (WSGI, Rack, PHP) see x_sso_user as x-sso-user.
+func isSSOHeader(name string) bool {
+	dash := func(c byte) bool { return c == '-' || c == '_' }
+	return len(name) >= len(ssoPrefix) && name[0] == 'x' && dash(name[1]) && name[2:5] == "sso" && dash(name[5])
 }
 
 // deny builds a denial with the HTTP status, a JSON body and extra headers

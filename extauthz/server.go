@@ -49,7 +49,8 @@ type wireChecker interface {
 
 // checkHandler is a grpc.MethodHandler, as protoc-gen-go-grpc writes them.
 // A request that cannot be decoded fails with grpc-go's error for it
-// (codes.Internal), as with go-control-plane's handler.
+// (codes.Internal); which bytes decode differs from go-control-plane's
+// messages only for input no protobuf encoder writes (see wire.Codec).
 func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 	in := new(wire.CheckRequest)
 	if err := dec(in); err != nil {
