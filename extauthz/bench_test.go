@@ -103,3 +103,23 @@ func processCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkLowerKeysCaseVariants measures a hand-written headers map with
+// 4,096 case variants of one name, as a client with direct access to the
+// gRPC port could send: joining each name's values once keeps it linear.
+func BenchmarkLowerKeysCaseVariants(b *testing.B) {
+	m := map[string]string{}
+	for i := range 1 << 12 {
+		name := []byte("xcustomheade") // 12 letters: 4,096 spellings
+		for j := range name {
+			if i&(1<<j) != 0 {
+				name[j] &^= 0x20
+			}
+		}
+		m[string(name)] = "value"
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		lowerKeys(m)
+	}
+}

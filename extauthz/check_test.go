@@ -296,6 +296,28 @@ func TestManySpoofedHeadersAreRemovedOnce(t *testing.T) {
 	}
 }
 
+// Case variants of one name, as many as fit in a request, are joined in
+// the order of their names, each value once.
+func TestManyCaseVariantsJoinOnce(t *testing.T) {
+	m := map[string]string{"accept": "x"}
+	for i := range 1 << 14 {
+		name := []byte("xcustomheaders")
+		for b := range 14 {
+			if i&(1<<b) != 0 {
+				name[b] &^= 0x20 // upper-case the b-th letter
+			}
+		}
+		m[string(name)] = "v"
+	}
+	got := lowerKeys(m)
+	if len(got) != 2 || got["accept"] != "x" {
+		t.Fatalf("%d names, accept %q", len(got), got["accept"])
+	}
+	if v := got["xcustomheaders"]; len(v) != 2*len(m)-3 || strings.Count(v, "v") != len(m)-1 {
+		t.Errorf("joined value of %d bytes, want %d values", len(v), len(m)-1)
+	}
+}
+
 // A hand-written request whose header names differ only in case reads the
 // same every time (their values joined in the order of the names).
 func TestCaseVariantHeadersReadTheSameEveryTime(t *testing.T) {

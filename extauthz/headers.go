@@ -120,14 +120,16 @@ func headerValue(hv *wire.HeaderValue) string {
 func lowerKeys(m map[string]string) map[string]string {
 	for k := range m {
 		if hasUpper(k) {
-			out := make(map[string]string, len(m))
+			// Each name's values are joined once: joining one at a time
+			// would copy the growing value for every variant.
+			parts := make(map[string][]string, len(m))
 			for _, k := range slices.Sorted(maps.Keys(m)) {
-				v := m[k]
-				k = strings.ToLower(k)
-				if prev, ok := out[k]; ok {
-					v = prev + "," + v
-				}
-				out[k] = v
+				lk := strings.ToLower(k)
+				parts[lk] = append(parts[lk], m[k])
+			}
+			out := make(map[string]string, len(parts))
+			for k, vs := range parts {
+				out[k] = strings.Join(vs, ",")
 			}
 			return out
 		}
