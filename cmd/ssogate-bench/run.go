@@ -291,19 +291,64 @@ func prepareBackend(ctx context.Context, c runConfig, stderr, logw io.Writer) (c
 		return cfg, nil, cleanup, nil
 	case "redis":
 		cfg = filepath.Join(c.Dir, "ssogate-redis.yaml")
-		rs := exec.Command(c.RedisServer, "--port", "16379", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-		rs.Stdout, rs.Stderr = logw, logw
-		if err := rs.Start(); err != nil {
-			return "", nil, cleanup, fmt.Errorf("starting redis-server: %w", err)
+		stop, err := startRedis(ctx, c.RedisServer, "127.0.0.1:16379", logw)
+		if err != nil {
+			return "", nil, cleanup, err
 		}
-		cleanup = func() { rs.Process.Signal(syscall.SIGTERM); rs.Wait() }
-		time.Sleep(300 * time.Millisecond)
+		cleanup = stop
 		if err := importState(ctx, c.Ssogate, cfg, state, stderr); err != nil {
 			return "", nil, cleanup, err
 		}
 		return cfg, nil, cleanup, nil
 	}
 	return "", nil, cleanup, fmt.Errorf("unknown backend %q (want memory, bolt or redis)", c.Backend)
+}
+
+// startRedis starts an empty redis-server on addr (HOST:PORT) that keeps
+// nothing on disk, and waits up to 10 s until it accepts connections. stop
+// terminates it and waits for it to exit.
+func startRedis(ctx context.Context, bin, addr string, logw io.Writer) (stop func(), err error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("redis-server address %q: %w", addr, err)
+	}
+	if ln, err := net.Listen("tcp", addr); err != nil {
+		return nil, fmt.Errorf("redis-server: %s is taken (a server from an earlier run?): %w", addr, err)
+	} else {
+		ln.Close()
+	}
+	rs := exec.Command(bin, "--port", port, "--bind", host, "--save", "", "--appendonly", "no")
+	rs.Stdout, rs.Stderr = logw, logw
+	rs.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := rs.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	exited := make(chan struct{})
+	go func() { rs.Wait(); close(exited) }()
+	stop = func() {
+		rs.Process.Signal(syscall.SIGTERM)
+		<-exited
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			conn.Close()
+			return stop, nil
+		}
+		select {
+		case <-exited:
+			return nil, fmt.Errorf("%s on %s exited before it served", bin, addr)
+		case <-ctx.Done():
+			stop()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, fmt.Errorf("%s on %s: not accepting connections after 10s: %w", bin, addr, err)
+		}
+	}
 }
 
 func importState(ctx context.Context, bin, cfg, state string, stderr io.Writer) error {

@@ -21,6 +21,7 @@ import (
 type scaleConfig struct {
 	Dirs        []string
 	Bins        []string // the ssogate binary of each folder: --ssogate, or the folder's @BIN
+	Backends    []string // the store backend of each folder: memory, or the folder's :BACKEND
 	Ssogate     string
 	Concurrency []int
 	Conns       int
@@ -34,13 +35,40 @@ type scaleConfig struct {
 	LogFile     string
 	StartWait   time.Duration
 	Env         []string
+	RedisServer string
+	RedisPort   int // the i-th folder's redis-server, if its backend is redis, listens on 127.0.0.1:RedisPort+i
+}
+
+// backends are the store backends a scaling run can serve a folder with.
+var backends = []string{"memory", "bolt", "redis"}
+
+// parseDir reads one --dirs entry, DIR[:BACKEND][@BIN]: the folder, its
+// store backend (memory when not given) and its ssogate binary (def when not
+// given). Only a backend's name after the last colon is read as one, so a
+// folder with a colon in its name is still a folder; a misspelt backend is
+// then a folder that does not exist, which scale reports before it starts
+// any server.
+func parseDir(entry, def string) (dir, backend, bin string, err error) {
+	dir, bin, ok := strings.Cut(entry, "@")
+	if !ok || bin == "" {
+		bin = def
+	}
+	backend = "memory"
+	if i := strings.LastIndexByte(dir, ':'); i >= 0 && slices.Contains(backends, dir[i+1:]) {
+		dir, backend = dir[:i], dir[i+1:]
+	}
+	if dir == "" {
+		return "", "", "", fmt.Errorf("--dirs %q names no folder", entry)
+	}
+	dir, err = filepath.Abs(dir)
+	return dir, backend, bin, err
 }
 
 func scaleCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c scaleConfig
-	dirs := fs.String("dirs", "", "comma-separated folders written by gen, each optionally DIR@BIN to serve it with another ssogate binary (to compare builds on one state); the first is the baseline the others' growth is measured against")
+	dirs := fs.String("dirs", "", "comma-separated folders written by gen, each DIR[:BACKEND][@BIN]: BACKEND is the store, memory (the default, seeded with serve --state), bolt (DIR/state.db, imported when missing) or redis (a redis-server of its own, imported); BIN serves it with another ssogate binary (to compare builds on one state); the first is the baseline the others' growth is measured against")
 	fs.StringVar(&c.Ssogate, "ssogate", "ssogate", "ssogate binary")
 	conc := fs.String("concurrency", "16,64", "comma-separated concurrencies")
 	fs.IntVar(&c.Conns, "conns", 2, "gRPC connections of the load generator")
@@ -54,18 +82,17 @@ func scaleCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.LogFile, "log", os.DevNull, "file for the ssogates' logs (decisions are encoded and written either way)")
 	fs.DurationVar(&c.StartWait, "start-timeout", 10*time.Minute, "longest wait for an ssogate to load its state and serve")
 	envFlag(fs, &c.Env, "KEY=VALUE added to the ssogates' environment only; repeatable")
+	fs.StringVar(&c.RedisServer, "redis-server", "redis-server", "redis-server binary for folders served with :redis")
+	fs.IntVar(&c.RedisPort, "redis-base-port", 16379, "the i-th folder (from 0), when served with :redis, gets a redis-server on 127.0.0.1:redis-base-port+i")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	var err error
 	for _, d := range strings.Split(*dirs, ",") {
 		if d = strings.TrimSpace(d); d != "" && err == nil {
-			d, bin, ok := strings.Cut(d, "@")
-			if !ok || bin == "" {
-				bin = c.Ssogate
-			}
-			d, err = filepath.Abs(d)
-			c.Dirs, c.Bins = append(c.Dirs, d), append(c.Bins, bin)
+			var dir, backend, bin string
+			dir, backend, bin, err = parseDir(d, c.Ssogate)
+			c.Dirs, c.Bins, c.Backends = append(c.Dirs, dir), append(c.Bins, bin), append(c.Backends, backend)
 		}
 	}
 	switch {
@@ -107,6 +134,13 @@ func (c scaleConfig) check() error {
 		return errors.New("--log must name a file (the null device by default)")
 	case c.BasePort < 1 || c.BasePort+2*len(c.Dirs)-1 > 65535:
 		return fmt.Errorf("--base-port %d: %d ssogates need ports %d to %d", c.BasePort, len(c.Dirs), c.BasePort, c.BasePort+2*len(c.Dirs)-1)
+	case slices.Contains(c.Backends, "redis") && (c.RedisPort < 1 || c.RedisPort+len(c.Dirs)-1 > 65535):
+		return fmt.Errorf("--redis-base-port %d: %d folders need ports %d to %d", c.RedisPort, len(c.Dirs), c.RedisPort, c.RedisPort+len(c.Dirs)-1)
+	}
+	for i, b := range c.Backends {
+		if p := c.RedisPort + i; b == "redis" && p >= c.BasePort && p <= c.BasePort+2*len(c.Dirs)-1 {
+			return fmt.Errorf("--redis-base-port %d: port %d is one of the ssogates' (%d to %d, from --base-port)", c.RedisPort, p, c.BasePort, c.BasePort+2*len(c.Dirs)-1)
+		}
 	}
 	// The ssogates listen on 127.0.0.1; a reference server on any address
 	// with one of their ports would clash with one of them.
@@ -124,8 +158,14 @@ func (c scaleConfig) check() error {
 	}
 	for i, d := range c.Dirs {
 		for j := range i {
-			if c.Dirs[j] == d && c.Bins[j] == c.Bins[i] {
-				return fmt.Errorf("--dirs names %s twice with the same ssogate", d)
+			if c.Dirs[j] != d {
+				continue
+			}
+			if c.Bins[j] == c.Bins[i] && c.Backends[j] == c.Backends[i] {
+				return fmt.Errorf("--dirs names %s twice with the same ssogate and backend", d)
+			}
+			if c.Backends[j] == "bolt" && c.Backends[i] == "bolt" {
+				return fmt.Errorf("--dirs names %s twice with bolt: one server at a time can open its state.db", d)
 			}
 		}
 		if strings.HasPrefix(log, d+string(filepath.Separator)) {
@@ -181,6 +221,9 @@ func scale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) error {
 	addrs := []string{c.RefAddr}
 	for i := range c.Dirs {
 		addrs = append(addrs, c.grpcAddr(i), c.httpAddr(i))
+		if c.Backends[i] == "redis" {
+			addrs = append(addrs, c.redisAddr(i))
+		}
 	}
 	for _, a := range addrs {
 		ln, err := net.Listen("tcp", a)
@@ -190,24 +233,57 @@ func scale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) error {
 		ln.Close()
 	}
 	var servers []*scaleServer
+	var redisStops []func() // after the ssogates, which use them
 	defer func() {
 		for _, s := range servers {
 			s.p.stop()
 		}
+		for _, stop := range redisStops {
+			stop()
+		}
 	}()
 	for i, dir := range c.Dirs {
-		// A gateway file of the memory backend on this server's own
+		// A gateway file of the folder's backend on this server's own
 		// ports, beside the folder's (its paths are relative to it),
 		// named for this process so that two runs on a folder do not
-		// share it.
+		// share it. Bolt and redis are filled by ssogate import, as an
+		// operator would fill them.
 		cfg := filepath.Join(dir, fmt.Sprintf("ssogate-scale-%d-%d.yaml", os.Getpid(), i))
-		body := fmt.Sprintf(gatewayTemplate, c.grpcAddr(i), c.httpAddr(i), "{backend: memory}")
+		store := map[string]string{
+			"memory": "{backend: memory}",
+			"bolt":   "{backend: bolt, path: state.db}",
+			"redis":  fmt.Sprintf("{backend: redis, addr: %q}", c.redisAddr(i)),
+		}[c.Backends[i]]
+		body := fmt.Sprintf(gatewayTemplate, c.grpcAddr(i), c.httpAddr(i), store)
 		if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 			return err
 		}
 		defer os.Remove(cfg)
-		args := []string{"serve", "--config", cfg, "--log-level", c.LogLevel, "--state", filepath.Join(dir, "state.yaml")}
+		state := filepath.Join(dir, "state.yaml")
+		args := []string{"serve", "--config", cfg, "--log-level", c.LogLevel}
+		switch c.Backends[i] {
+		case "memory":
+			args = append(args, "--state", state)
+		case "bolt":
+			if _, err := os.Stat(filepath.Join(dir, "state.db")); errors.Is(err, os.ErrNotExist) {
+				if err := importState(ctx, c.Bins[i], cfg, state, stderr); err != nil {
+					return err
+				}
+			}
+		case "redis":
+			stop, err := startRedis(ctx, c.RedisServer, c.redisAddr(i), logw)
+			if err != nil {
+				return err
+			}
+			redisStops = append(redisStops, stop)
+			if err := importState(ctx, c.Bins[i], cfg, state, stderr); err != nil {
+				return err
+			}
+		}
 		name := dir
+		if c.Backends[i] != "memory" {
+			name += ":" + c.Backends[i]
+		}
 		if c.Bins[i] != c.Ssogate {
 			name += "@" + c.Bins[i]
 		}
@@ -259,8 +335,9 @@ func scale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func (c scaleConfig) grpcAddr(i int) string { return fmt.Sprintf("127.0.0.1:%d", c.BasePort+2*i) }
-func (c scaleConfig) httpAddr(i int) string { return fmt.Sprintf("127.0.0.1:%d", c.BasePort+2*i+1) }
+func (c scaleConfig) grpcAddr(i int) string  { return fmt.Sprintf("127.0.0.1:%d", c.BasePort+2*i) }
+func (c scaleConfig) httpAddr(i int) string  { return fmt.Sprintf("127.0.0.1:%d", c.BasePort+2*i+1) }
+func (c scaleConfig) redisAddr(i int) string { return fmt.Sprintf("127.0.0.1:%d", c.RedisPort+i) }
 
 // readState reads a gen folder's bench.json and request mix.
 func readState(dir, mixFlag string) (genConfig, []weighted, error) {

@@ -84,8 +84,9 @@ func TestScaleRowsPairByRound(t *testing.T) {
 }
 
 func TestScaleFlags(t *testing.T) {
-	ok := scaleConfig{Dirs: []string{"/a", "/b"}, Bins: []string{"ssogate", "ssogate"}, Rounds: 1, Slice: time.Second, Conns: 1, BasePort: 65532,
-		StartWait: time.Minute, LogFile: "/dev/null", RefAddr: "127.0.0.1:19292"}
+	ok := scaleConfig{Dirs: []string{"/a", "/b"}, Bins: []string{"ssogate", "ssogate"}, Backends: []string{"memory", "memory"},
+		Rounds: 1, Slice: time.Second, Conns: 1, BasePort: 65532,
+		StartWait: time.Minute, LogFile: "/dev/null", RefAddr: "127.0.0.1:19292", RedisPort: 16379}
 	if err := ok.check(); err != nil {
 		t.Fatalf("%+v: %v", ok, err)
 	}
@@ -94,6 +95,12 @@ func TestScaleFlags(t *testing.T) {
 	builds.Dirs, builds.Bins = []string{"/a", "/a"}, []string{"old", "new"}
 	if err := builds.check(); err != nil {
 		t.Errorf("one folder with two builds: %v", err)
+	}
+	// One folder with two backends: a comparison of the backends.
+	stores := ok
+	stores.Dirs, stores.Backends = []string{"/a", "/a"}, []string{"memory", "redis"}
+	if err := stores.check(); err != nil {
+		t.Errorf("one folder with two backends: %v", err)
 	}
 	for _, tc := range []struct {
 		mod  func(*scaleConfig)
@@ -114,13 +121,48 @@ func TestScaleFlags(t *testing.T) {
 		{func(c *scaleConfig) { c.RefAddr = ":65532" }, "port 65532 is one of the ssogates'"},
 		{func(c *scaleConfig) { c.BasePort = 0 }, "--base-port 0"},
 		{func(c *scaleConfig) {
-			c.Dirs, c.Bins, c.BasePort = []string{"/a", "/b", "/a"}, []string{"x", "x", "x"}, 1000
-		}, "names /a twice"},
+			c.Dirs, c.Bins, c.Backends, c.BasePort = []string{"/a", "/b", "/a"}, []string{"x", "x", "x"}, []string{"memory", "memory", "memory"}, 1000
+		}, "names /a twice with the same ssogate and backend"},
+		{func(c *scaleConfig) {
+			c.Dirs, c.Bins, c.Backends = []string{"/a", "/a"}, []string{"old", "new"}, []string{"bolt", "bolt"}
+		}, "names /a twice with bolt"},
+		{func(c *scaleConfig) { c.Backends = []string{"memory", "redis"}; c.RedisPort = 65535 }, "--redis-base-port 65535: 2 folders need ports 65535 to 65536"},
+		{func(c *scaleConfig) { c.Backends = []string{"memory", "redis"}; c.RedisPort = 65532 }, "port 65533 is one of the ssogates'"},
 	} {
 		c := ok
 		tc.mod(&c)
 		if err := c.check(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want it to say %q", c, err, tc.want)
+		}
+	}
+}
+
+func TestParseDir(t *testing.T) {
+	for _, tc := range []struct {
+		entry, dir, backend, bin, err string
+	}{
+		{entry: "/s/a", dir: "/s/a", backend: "memory", bin: "def"},
+		{entry: "/s/a@/bin/old", dir: "/s/a", backend: "memory", bin: "/bin/old"},
+		{entry: "/s/a:redis", dir: "/s/a", backend: "redis", bin: "def"},
+		{entry: "/s/a:bolt@/bin/old", dir: "/s/a", backend: "bolt", bin: "/bin/old"},
+		{entry: "/s/a:memory@", dir: "/s/a", backend: "memory", bin: "def"},
+		// A colon inside the path is the path's.
+		{entry: "/s/x:y/a", dir: "/s/x:y/a", backend: "memory", bin: "def"},
+		{entry: "/s/x:y/a:redis", dir: "/s/x:y/a", backend: "redis", bin: "def"},
+		{entry: "/s/a:1", dir: "/s/a:1", backend: "memory", bin: "def"},
+		// A misspelt backend is a folder of that name, which does not exist.
+		{entry: "/s/a:reids", dir: "/s/a:reids", backend: "memory", bin: "def"},
+		{entry: ":redis", err: "names no folder"},
+	} {
+		dir, backend, bin, err := parseDir(tc.entry, "def")
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("parseDir(%q): error %v, want it to say %q", tc.entry, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || dir != tc.dir || backend != tc.backend || bin != tc.bin {
+			t.Errorf("parseDir(%q) = %q, %q, %q, %v; want %q, %q, %q", tc.entry, dir, backend, bin, err, tc.dir, tc.backend, tc.bin)
 		}
 	}
 }
