@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/ssogate/ssogate/config"
+	"github.com/ssogate/ssogate/extauthz/route"
 	"github.com/ssogate/ssogate/store"
 )
 
@@ -151,29 +153,83 @@ func TestCheckDecisions(t *testing.T) {
 		{name: "dot segments cannot escape", method: "GET", path: "/carol/notes/../../acme/secret-model", headers: map[string]string{}, status: 404},
 		{name: "repeated slashes merged", method: "GET", path: "//acme//secret-model", headers: map[string]string{}, status: 404},
 	}
+	// The same decisions when the store reads a Check's records in one call
+	// (the cache in front of Redis); its one-at-a-time lookups fail, so a
+	// decision path that used them would answer 503.
+	ro := &recordsOnly{s: f.store}
+	viaRecords, err := New(context.Background(), f.cfg, ro, Options{Now: func() time.Time { return f.now }})
+	must(t, err)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := inspect(t, mustCheck(t, f, request(tc.method, tc.path, tc.headers)))
-			if r.status != tc.status {
-				t.Fatalf("status %d, want %d (headers %v, body %v)", r.status, tc.status, r.headers, r.body)
-			}
-			for k, v := range tc.want {
-				if r.headers[k] != v {
-					t.Errorf("header %s = %q, want %q", k, r.headers[k], v)
-				}
-			}
-			for _, k := range tc.absent {
-				if _, ok := r.headers[k]; ok {
-					t.Errorf("header %s is set", k)
-				}
-			}
-			for k, v := range tc.body {
-				if r.body[k] != v {
-					t.Errorf("body %s = %v, want %v", k, r.body[k], v)
-				}
+			for _, a := range []*Authorizer{f.auth, viaRecords} {
+				checkDecision(t, a, tc.method, tc.path, tc.headers, tc.status, tc.want, tc.absent, tc.body)
 			}
 		})
 	}
+	if ro.calls.Load() == 0 {
+		t.Error("the decision path never called Records")
+	}
+}
+
+// checkDecision checks a's answer to a request: its status, the headers
+// in want (which must have those values) and absent (which must not be
+// set), and the body's fields.
+func checkDecision(t *testing.T, a *Authorizer, method, path string, headers map[string]string, status int,
+	want map[string]string, absent []string, body map[string]any) {
+	t.Helper()
+	resp, err := a.Check(context.Background(), request(method, path, headers))
+	if err != nil {
+		t.Fatalf("Check returned an error: %v", err)
+	}
+	r := inspect(t, resp)
+	if r.status != status {
+		t.Fatalf("status %d, want %d (headers %v, body %v)", r.status, status, r.headers, r.body)
+	}
+	for k, v := range want {
+		if r.headers[k] != v {
+			t.Errorf("header %s = %q, want %q", k, r.headers[k], v)
+		}
+	}
+	for _, k := range absent {
+		if _, ok := r.headers[k]; ok {
+			t.Errorf("header %s is set", k)
+		}
+	}
+	for k, v := range body {
+		if r.body[k] != v {
+			t.Errorf("body %s = %v, want %v", k, r.body[k], v)
+		}
+	}
+}
+
+// recordsOnly is a store read only through Records, which counts its
+// calls; its Membership, Session and Resource fail.
+type recordsOnly struct {
+	failingStore
+	s     store.Store
+	calls atomic.Int32
+}
+
+func (r *recordsOnly) Records(ctx context.Context, q store.RecordsQuery) (store.Records, error) {
+	r.calls.Add(1)
+	var out store.Records
+	var err error
+	if q.Membership {
+		if out.Membership, err = r.s.Membership(ctx, q.Org, q.User); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return store.Records{}, err
+		}
+	}
+	if q.Session {
+		if out.Session, err = r.s.Session(ctx, q.Org, q.User); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return store.Records{}, err
+		}
+	}
+	if q.Resource {
+		if out.Resource, err = r.s.Resource(ctx, q.Type, q.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return store.Records{}, err
+		}
+	}
+	return out, nil
 }
 
 func mustCheck(t testing.TB, f *fixture, req *authv3.CheckRequest) *authv3.CheckResponse {
@@ -409,9 +465,22 @@ func (failingStore) Resource(context.Context, string, string) (*store.Resource, 
 	return nil, errStoreDown
 }
 
+// failingRecords fails Records too.
+type failingRecords struct{ failingStore }
+
+func (failingRecords) Records(context.Context, store.RecordsQuery) (store.Records, error) {
+	return store.Records{}, errStoreDown
+}
+
 func TestStoreErrorsFailClosed(t *testing.T) {
+	for _, st := range []Lookup{failingStore{}, failingRecords{}} {
+		t.Run(fmt.Sprintf("%T", st), func(t *testing.T) { storeErrorsFailClosed(t, st) })
+	}
+}
+
+func storeErrorsFailClosed(t *testing.T, st Lookup) {
 	f := newFixture(t, "")
-	a, err := New(context.Background(), f.cfg, failingStore{}, Options{})
+	a, err := New(context.Background(), f.cfg, st, Options{})
 	must(t, err)
 	alice := "hub_session=" + f.keys.Token("u-alice", time.Hour)
 	for _, tc := range []struct {
@@ -466,5 +535,25 @@ func TestOrgNamesEqualIgnoringCaseAreRefused(t *testing.T) {
 	_, err := New(context.Background(), &cfg, failingStore{}, Options{})
 	if err == nil || !strings.Contains(err.Error(), twin.Name) || !strings.Contains(err.Error(), "ignoring case") {
 		t.Fatalf("New with orgs %q and %q: %v", cfg.Orgs[0].Name, twin.Name, err)
+	}
+}
+
+// A session counts only with a membership, whether the records are read
+// one at a time (which never reads the session of a non-member) or in one
+// call (which reads all three).
+func TestSessionWithoutMembershipIsNotLoaded(t *testing.T) {
+	f := newFixture(t, "")
+	ctx := context.Background()
+	must(t, f.store.PutSession(ctx, store.Session{Org: "acme", User: "u-zed", AuthenticatedAt: f.now}))
+	viaRecords, err := New(ctx, f.cfg, &recordsOnly{s: f.store}, Options{Now: func() time.Time { return f.now }})
+	must(t, err)
+	for _, a := range []*Authorizer{f.auth, viaRecords} {
+		for _, user := range []string{"u-zed", "u-alice"} {
+			in := &policyInput{route: route.Resolve("/acme/secret-model", f.auth.state.Load().orgs), user: user}
+			must(t, a.load(ctx, in))
+			if member := user == "u-alice"; (in.membership != nil) != member || (in.session != nil) != member || in.resource == nil {
+				t.Errorf("records %T, %s: membership %v, session %v, resource %v", a.store, user, in.membership, in.session, in.resource)
+			}
+		}
 	}
 }

@@ -14,8 +14,8 @@ import (
 // BenchmarkCheckStores measures Check on a member's request that reads
 // the catalog entry, the membership and the SSO session, with the memory
 // store, with Redis behind the read cache as serve runs it (cache_ttl 1s,
-// warm), and with Redis alone (three round trips per Check). It needs
-// redis-server:
+// warm), and with Redis alone (the three records in one pipelined round
+// trip per Check, as on a cache miss). It needs redis-server:
 //
 //	go test -run '^$' -bench CheckStores -benchmem ./extauthz
 func BenchmarkCheckStores(b *testing.B) {

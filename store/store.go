@@ -152,6 +152,25 @@ type Catalog interface {
 	DeleteResource(ctx context.Context, typ, id string) error
 }
 
+// RecordsQuery names the records one Check reads, for a backend that reads
+// them in one call (store/redis: one round trip instead of three). Each
+// flag asks for one record; a record not asked for stays nil in Records.
+type RecordsQuery struct {
+	Org, User  string // the membership and session of User in Org
+	Membership bool
+	Session    bool
+	Type, ID   string // the catalog entry of (Type, ID), ID matched ignoring case
+	Resource   bool
+}
+
+// Records are what a RecordsQuery found: each is nil when it was not asked
+// for or is not stored (what its own lookup reports as ErrNotFound).
+type Records struct {
+	Membership *Membership
+	Session    *Session
+	Resource   *Resource
+}
+
 // Store is what every backend provides.
 type Store interface {
 	Memberships

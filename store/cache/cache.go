@@ -209,24 +209,11 @@ func miss(err error) bool { return err == nil || errors.Is(err, store.ErrNotFoun
 // Membership implements store.Memberships. The result is the caller's own
 // copy.
 func (c *Store) Membership(ctx context.Context, org, user string) (*store.Membership, error) {
-	k := memberKey(org, user)
-	if e, ok := c.lookup(k); ok {
-		if e.m == nil {
-			return nil, store.ErrNotFound
-		}
-		return cloneMembership(e.m), nil
+	r, err := c.Records(ctx, store.RecordsQuery{Org: org, User: user, Membership: true})
+	if err == nil && r.Membership == nil {
+		err = store.ErrNotFound
 	}
-	ep := c.epoch.Load()
-	m, err := c.inner.Membership(ctx, org, user)
-	if !miss(err) {
-		return nil, err
-	}
-	var cached *store.Membership
-	if m != nil {
-		cached = cloneMembership(m)
-	}
-	c.fill(k, ep, entry{m: cached})
-	return m, err
+	return r.Membership, err
 }
 
 func cloneMembership(m *store.Membership) *store.Membership {
@@ -238,48 +225,141 @@ func cloneMembership(m *store.Membership) *store.Membership {
 // Session implements store.Sessions. A cached session past its ExpiresAt
 // is not found.
 func (c *Store) Session(ctx context.Context, org, user string) (*store.Session, error) {
-	k := sessionKey(org, user)
-	if e, ok := c.lookup(k); ok {
-		if e.s == nil || (!e.s.ExpiresAt.IsZero() && !c.now().Before(e.s.ExpiresAt)) {
-			return nil, store.ErrNotFound
-		}
-		cp := *e.s
-		return &cp, nil
+	r, err := c.Records(ctx, store.RecordsQuery{Org: org, User: user, Session: true})
+	if err == nil && r.Session == nil {
+		err = store.ErrNotFound
 	}
-	ep := c.epoch.Load()
-	s, err := c.inner.Session(ctx, org, user)
-	if !miss(err) {
-		return nil, err
-	}
-	var cached *store.Session
-	if s != nil {
-		cp := *s
-		cached = &cp
-	}
-	c.fill(k, ep, entry{s: cached})
-	return s, err
+	return r.Session, err
 }
 
 // Resource implements store.Catalog.
 func (c *Store) Resource(ctx context.Context, typ, id string) (*store.Resource, error) {
-	k := resourceKey(typ, id)
-	if e, ok := c.lookup(k); ok {
-		if e.r == nil {
-			return nil, store.ErrNotFound
+	r, err := c.Records(ctx, store.RecordsQuery{Type: typ, ID: id, Resource: true})
+	if err == nil && r.Resource == nil {
+		err = store.ErrNotFound
+	}
+	return r.Resource, err
+}
+
+// RecordsLookup is a store that reads all of a Check's records in one call;
+// *redis.Store implements it.
+type RecordsLookup interface {
+	Records(ctx context.Context, q store.RecordsQuery) (store.Records, error)
+}
+
+// Records implements the decision path's one-call read: each record q asks
+// for comes from the cache when it holds it, and the rest from the inner
+// store in one call when it is a RecordsLookup (one round trip to Redis
+// instead of one per record; a Check's records are cached together, so
+// they usually expire together), else one lookup at a time. Results,
+// including "not found", are cached as by Membership, Session and
+// Resource; errors are not, and fail the whole read. The records returned
+// are the caller's own copies.
+func (c *Store) Records(ctx context.Context, q store.RecordsQuery) (store.Records, error) {
+	var out store.Records
+	need := store.RecordsQuery{Org: q.Org, User: q.User, Type: q.Type, ID: q.ID}
+	var mk, sk, rk string
+	if q.Membership {
+		mk = memberKey(q.Org, q.User)
+		if e, ok := c.lookup(mk); ok {
+			out.Membership = cloneMembershipOrNil(e.m)
+		} else {
+			need.Membership = true
 		}
-		cp := *e.r
-		return &cp, nil
+	}
+	if q.Session {
+		sk = sessionKey(q.Org, q.User)
+		if e, ok := c.lookup(sk); ok {
+			out.Session = c.liveSession(e.s)
+		} else {
+			need.Session = true
+		}
+	}
+	if q.Resource {
+		rk = resourceKey(q.Type, q.ID)
+		if e, ok := c.lookup(rk); ok {
+			out.Resource = cloneResource(e.r)
+		} else {
+			need.Resource = true
+		}
+	}
+	if !need.Membership && !need.Session && !need.Resource {
+		return out, nil
 	}
 	ep := c.epoch.Load()
-	r, err := c.inner.Resource(ctx, typ, id)
-	if !miss(err) {
-		return nil, err
+	got, err := c.readInner(ctx, need)
+	if err != nil {
+		return store.Records{}, err
 	}
-	var cached *store.Resource
-	if r != nil {
-		cp := *r
-		cached = &cp
+	if need.Membership {
+		out.Membership = got.Membership
+		c.fill(mk, ep, entry{m: cloneMembershipOrNil(got.Membership)})
 	}
-	c.fill(k, ep, entry{r: cached})
-	return r, err
+	if need.Session {
+		out.Session = got.Session
+		c.fill(sk, ep, entry{s: cloneSession(got.Session)})
+	}
+	if need.Resource {
+		out.Resource = got.Resource
+		c.fill(rk, ep, entry{r: cloneResource(got.Resource)})
+	}
+	return out, nil
+}
+
+// readInner reads q from the inner store: in one call when it is a
+// RecordsLookup, else one lookup per record (not found is nil).
+func (c *Store) readInner(ctx context.Context, q store.RecordsQuery) (store.Records, error) {
+	if rl, ok := c.inner.(RecordsLookup); ok {
+		return rl.Records(ctx, q)
+	}
+	var out store.Records
+	var err error
+	if q.Membership {
+		if out.Membership, err = c.inner.Membership(ctx, q.Org, q.User); !miss(err) {
+			return store.Records{}, err
+		}
+	}
+	if q.Session {
+		if out.Session, err = c.inner.Session(ctx, q.Org, q.User); !miss(err) {
+			return store.Records{}, err
+		}
+	}
+	if q.Resource {
+		if out.Resource, err = c.inner.Resource(ctx, q.Type, q.ID); !miss(err) {
+			return store.Records{}, err
+		}
+	}
+	return out, nil
+}
+
+// liveSession returns a copy of a cached session, or nil when there is
+// none or it is past its ExpiresAt.
+func (c *Store) liveSession(s *store.Session) *store.Session {
+	if s == nil || (!s.ExpiresAt.IsZero() && !c.now().Before(s.ExpiresAt)) {
+		return nil
+	}
+	return cloneSession(s)
+}
+
+func cloneMembershipOrNil(m *store.Membership) *store.Membership {
+	if m == nil {
+		return nil
+	}
+	return cloneMembership(m)
+}
+
+func cloneSession(s *store.Session) *store.Session {
+	if s == nil {
+		return nil
+	}
+	cp := *s
+	return &cp
+}
+
+func cloneResource(r *store.Resource) *store.Resource {
+	if r == nil {
+		return nil
+	}
+	cp := *r
+	return &cp
 }

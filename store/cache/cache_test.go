@@ -350,3 +350,83 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// recording is a store with Records that keeps every query it was asked.
+type recording struct {
+	*memory.Store
+	mu      sync.Mutex
+	queries []store.RecordsQuery
+}
+
+func (s *recording) Records(ctx context.Context, q store.RecordsQuery) (store.Records, error) {
+	s.mu.Lock()
+	s.queries = append(s.queries, q)
+	s.mu.Unlock()
+	var out store.Records
+	if q.Membership {
+		out.Membership, _ = s.Store.Membership(ctx, q.Org, q.User)
+	}
+	if q.Session {
+		out.Session, _ = s.Store.Session(ctx, q.Org, q.User)
+	}
+	if q.Resource {
+		out.Resource, _ = s.Store.Resource(ctx, q.Type, q.ID)
+	}
+	return out, nil
+}
+
+// A Check's records that the cache lacks are read from a RecordsLookup in
+// one call that asks for those only; the others come from the cache.
+func TestRecordsAsksTheInnerStoreOnceForWhatItLacks(t *testing.T) {
+	inner := &recording{Store: memory.New()}
+	c := New(inner, Options{TTL: time.Minute})
+	defer c.Close()
+	ctx := context.Background()
+	must(t, inner.PutMembership(ctx, store.Membership{Org: "acme", User: "u-a", Role: "write"}))
+	must(t, inner.PutSession(ctx, store.Session{Org: "acme", User: "u-a", AuthenticatedAt: time.Now()}))
+	must(t, inner.PutResource(ctx, store.Resource{Type: "model", ID: "acme/m", Visibility: "private"}))
+
+	if _, err := c.Membership(ctx, "acme", "u-a"); err != nil {
+		t.Fatal(err)
+	}
+	all := store.RecordsQuery{Org: "acme", User: "u-a", Membership: true, Session: true, Type: "model", ID: "acme/m", Resource: true}
+	for range 3 {
+		r, err := c.Records(ctx, all)
+		if err != nil || r.Membership == nil || r.Membership.Role != "write" || r.Session == nil || r.Resource == nil {
+			t.Fatalf("Records = %+v, %v", r, err)
+		}
+	}
+	want := []store.RecordsQuery{
+		{Org: "acme", User: "u-a", Membership: true},                                           // Membership's miss
+		{Org: "acme", User: "u-a", Session: true, Type: "model", ID: "acme/m", Resource: true}, // what the cache lacked
+	}
+	if len(inner.queries) != len(want) {
+		t.Fatalf("inner store asked %+v, want %+v", inner.queries, want)
+	}
+	for i := range want {
+		if inner.queries[i] != want[i] {
+			t.Errorf("query %d = %+v, want %+v", i, inner.queries[i], want[i])
+		}
+	}
+}
+
+// Without Records, the inner store is read one lookup at a time, and an
+// error fails the whole read and is not cached.
+func TestRecordsFromLookupsFailsWhole(t *testing.T) {
+	c, inner, _ := setup(t, time.Minute, true)
+	ctx := context.Background()
+	all := store.RecordsQuery{Org: "acme", User: "u-a", Membership: true, Session: true, Type: "model", ID: "acme/m", Resource: true}
+	inner.fail.Store(true)
+	if r, err := c.Records(ctx, all); !errors.Is(err, errDown) || r != (store.Records{}) {
+		t.Fatalf("Records = %+v, %v; want nothing and the store's error", r, err)
+	}
+	inner.fail.Store(false)
+	before := inner.reads.Load()
+	r, err := c.Records(ctx, all)
+	if err != nil || r.Membership == nil || r.Session == nil || r.Resource == nil {
+		t.Fatalf("after the store recovered: %+v, %v", r, err)
+	}
+	if n := inner.reads.Load() - before; n != 3 {
+		t.Errorf("%d reads, want 3 (one per record)", n)
+	}
+}

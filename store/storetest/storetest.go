@@ -66,7 +66,7 @@ type testCase struct {
 
 // Run runs the contract suite: every case gets a fresh store from b.New.
 func Run(t *testing.T, b Backend) {
-	cases := append(recordCases(), expiryCases()...)
+	cases := append(append(recordCases(), expiryCases()...), recordsCases()...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &Clock{now: time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC), real: b.RealTime}
