@@ -212,24 +212,7 @@ type recordsOnly struct {
 
 func (r *recordsOnly) Records(ctx context.Context, q store.RecordsQuery) (store.Records, error) {
 	r.calls.Add(1)
-	var out store.Records
-	var err error
-	if q.Membership {
-		if out.Membership, err = r.s.Membership(ctx, q.Org, q.User); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return store.Records{}, err
-		}
-	}
-	if q.Session {
-		if out.Session, err = r.s.Session(ctx, q.Org, q.User); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return store.Records{}, err
-		}
-	}
-	if q.Resource {
-		if out.Resource, err = r.s.Resource(ctx, q.Type, q.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return store.Records{}, err
-		}
-	}
-	return out, nil
+	return store.ReadRecords(ctx, r.s, q)
 }
 
 func mustCheck(t testing.TB, f *fixture, req *authv3.CheckRequest) *authv3.CheckResponse {

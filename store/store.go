@@ -171,6 +171,37 @@ type Records struct {
 	Resource   *Resource
 }
 
+// Lookups are the decision path's one-record reads, which every Store has.
+type Lookups interface {
+	Membership(ctx context.Context, org, user string) (*Membership, error)
+	Session(ctx context.Context, org, user string) (*Session, error)
+	Resource(ctx context.Context, typ, id string) (*Resource, error)
+}
+
+// ReadRecords reads what q asks for from l one lookup at a time, for a
+// store that cannot read them in one call. ErrNotFound leaves a record
+// nil; any other error is returned as l returned it, with no records.
+func ReadRecords(ctx context.Context, l Lookups, q RecordsQuery) (Records, error) {
+	var out Records
+	var err error
+	if q.Membership {
+		if out.Membership, err = l.Membership(ctx, q.Org, q.User); err != nil && !errors.Is(err, ErrNotFound) {
+			return Records{}, err
+		}
+	}
+	if q.Session {
+		if out.Session, err = l.Session(ctx, q.Org, q.User); err != nil && !errors.Is(err, ErrNotFound) {
+			return Records{}, err
+		}
+	}
+	if q.Resource {
+		if out.Resource, err = l.Resource(ctx, q.Type, q.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			return Records{}, err
+		}
+	}
+	return out, nil
+}
+
 // Store is what every backend provides.
 type Store interface {
 	Memberships

@@ -18,7 +18,6 @@ package cache
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"maps"
 	"sync"
@@ -203,9 +202,6 @@ func (c *Store) changed(ctx context.Context, k string, writeErr error) {
 	}
 }
 
-// miss reports whether err is a lookup result worth caching (nil or not found).
-func miss(err error) bool { return err == nil || errors.Is(err, store.ErrNotFound) }
-
 // Membership implements store.Memberships. The result is the caller's own
 // copy.
 func (c *Store) Membership(ctx context.Context, org, user string) (*store.Membership, error) {
@@ -307,29 +303,12 @@ func (c *Store) Records(ctx context.Context, q store.RecordsQuery) (store.Record
 }
 
 // readInner reads q from the inner store: in one call when it is a
-// RecordsLookup, else one lookup per record (not found is nil).
+// RecordsLookup, else one lookup per record (store.ReadRecords).
 func (c *Store) readInner(ctx context.Context, q store.RecordsQuery) (store.Records, error) {
 	if rl, ok := c.inner.(RecordsLookup); ok {
 		return rl.Records(ctx, q)
 	}
-	var out store.Records
-	var err error
-	if q.Membership {
-		if out.Membership, err = c.inner.Membership(ctx, q.Org, q.User); !miss(err) {
-			return store.Records{}, err
-		}
-	}
-	if q.Session {
-		if out.Session, err = c.inner.Session(ctx, q.Org, q.User); !miss(err) {
-			return store.Records{}, err
-		}
-	}
-	if q.Resource {
-		if out.Resource, err = c.inner.Resource(ctx, q.Type, q.ID); !miss(err) {
-			return store.Records{}, err
-		}
-	}
-	return out, nil
+	return store.ReadRecords(ctx, c.inner, q)
 }
 
 // liveSession returns a copy of a cached session, or nil when there is

@@ -362,17 +362,7 @@ func (s *recording) Records(ctx context.Context, q store.RecordsQuery) (store.Re
 	s.mu.Lock()
 	s.queries = append(s.queries, q)
 	s.mu.Unlock()
-	var out store.Records
-	if q.Membership {
-		out.Membership, _ = s.Store.Membership(ctx, q.Org, q.User)
-	}
-	if q.Session {
-		out.Session, _ = s.Store.Session(ctx, q.Org, q.User)
-	}
-	if q.Resource {
-		out.Resource, _ = s.Store.Resource(ctx, q.Type, q.ID)
-	}
-	return out, nil
+	return store.ReadRecords(ctx, s.Store, q)
 }
 
 // A Check's records that the cache lacks are read from a RecordsLookup in
