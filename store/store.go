@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -155,12 +156,35 @@ type Catalog interface {
 // RecordsQuery names the records one Check reads, for a backend that reads
 // them in one call (store/redis: one round trip instead of three). Each
 // flag asks for one record; a record not asked for stays nil in Records.
+// Org and ID match ignoring ASCII case (Fold), User exactly, as in the
+// one-record lookups.
 type RecordsQuery struct {
 	Org, User  string // the membership and session of User in Org
 	Membership bool
 	Session    bool
-	Type, ID   string // the catalog entry of (Type, ID), ID matched ignoring case
+	Type, ID   string // the catalog entry of (Type, ID)
 	Resource   bool
+}
+
+// String names the records q asks for, for error messages: for example
+// "membership and SSO session of u-a in acme, catalog entry model acme/m".
+func (q RecordsQuery) String() string {
+	var parts []string
+	switch {
+	case q.Membership && q.Session:
+		parts = append(parts, fmt.Sprintf("membership and SSO session of %s in %s", q.User, q.Org))
+	case q.Membership:
+		parts = append(parts, fmt.Sprintf("membership of %s in %s", q.User, q.Org))
+	case q.Session:
+		parts = append(parts, fmt.Sprintf("SSO session of %s in %s", q.User, q.Org))
+	}
+	if q.Resource {
+		parts = append(parts, fmt.Sprintf("catalog entry %s %s", q.Type, q.ID))
+	}
+	if len(parts) == 0 {
+		return "no records"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Records are what a RecordsQuery found: each is nil when it was not asked

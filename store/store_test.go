@@ -16,3 +16,20 @@ func TestFold(t *testing.T) {
 		}
 	}
 }
+
+func TestRecordsQueryString(t *testing.T) {
+	for _, tc := range []struct {
+		q    RecordsQuery
+		want string
+	}{
+		{RecordsQuery{Org: "Acme", User: "u-a", Membership: true, Session: true, Type: "model", ID: "acme/M", Resource: true}, "membership and SSO session of u-a in Acme, catalog entry model acme/M"},
+		{RecordsQuery{Org: "acme", User: "u-a", Session: true}, "SSO session of u-a in acme"},
+		{RecordsQuery{Org: "acme", User: "u-a", Membership: true, Type: "model", ID: "x"}, "membership of u-a in acme"},
+		{RecordsQuery{Type: "space", ID: "acme/demo", Resource: true}, "catalog entry space acme/demo"},
+		{RecordsQuery{Org: "acme", User: "u-a"}, "no records"},
+	} {
+		if got := tc.q.String(); got != tc.want {
+			t.Errorf("%+v.String() = %q, want %q", tc.q, got, tc.want)
+		}
+	}
+}

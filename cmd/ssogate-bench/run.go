@@ -282,8 +282,11 @@ func prepareBackend(ctx context.Context, c runConfig, stderr, logw io.Writer) (c
 		return filepath.Join(c.Dir, "ssogate.yaml"), []string{"--state", state}, cleanup, nil
 	case "bolt":
 		cfg = filepath.Join(c.Dir, "ssogate-bolt.yaml")
-		db := filepath.Join(c.Dir, "state.db")
-		if _, err := os.Stat(db); errors.Is(err, os.ErrNotExist) {
+		need, err := boltNeedsImport(c.Dir)
+		if err != nil {
+			return "", nil, cleanup, err
+		}
+		if need {
 			if err := importState(ctx, c.Ssogate, cfg, state, stderr); err != nil {
 				return "", nil, cleanup, err
 			}
@@ -302,6 +305,29 @@ func prepareBackend(ctx context.Context, c runConfig, stderr, logw io.Writer) (c
 		return cfg, nil, cleanup, nil
 	}
 	return "", nil, cleanup, fmt.Errorf("unknown backend %q (want memory, bolt or redis)", c.Backend)
+}
+
+// boltNeedsImport reports whether dir's bolt store, state.db, is still to
+// be imported from its state.yaml. A state.db older than state.yaml was
+// imported from an earlier state (gen writes over a folder), and is an
+// error rather than something to import over: import would add the new
+// records to the old ones.
+func boltNeedsImport(dir string) (bool, error) {
+	db, err := os.Stat(filepath.Join(dir, "state.db"))
+	if errors.Is(err, os.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	st, err := os.Stat(filepath.Join(dir, "state.yaml"))
+	if err != nil {
+		return false, err
+	}
+	if db.ModTime().Before(st.ModTime()) {
+		return false, fmt.Errorf("%s/state.db is older than its state.yaml (imported from an earlier gen?): remove it to import the state again", dir)
+	}
+	return false, nil
 }
 
 // startRedis starts an empty redis-server on addr (HOST:PORT) that keeps
@@ -338,10 +364,10 @@ func startRedis(ctx context.Context, bin, addr string, logw io.Writer) (stop fun
 		}
 		select {
 		case <-exited:
-			return nil, fmt.Errorf("%s on %s exited before it served", bin, addr)
+			return nil, fmt.Errorf("%s on %s exited before it served (%s); its output goes to --log", bin, addr, rs.ProcessState)
 		case <-ctx.Done():
 			stop()
-			return nil, ctx.Err()
+			return nil, fmt.Errorf("waiting for %s on %s: %w", bin, addr, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {

@@ -152,6 +152,11 @@ func (c scaleConfig) check() error {
 	if port >= c.BasePort && port <= c.BasePort+2*len(c.Dirs)-1 {
 		return fmt.Errorf("--ref-addr %s: port %d is one of the ssogates' (%d to %d, from --base-port)", c.RefAddr, port, c.BasePort, c.BasePort+2*len(c.Dirs)-1)
 	}
+	for i, b := range c.Backends {
+		if b == "redis" && port == c.RedisPort+i {
+			return fmt.Errorf("--ref-addr %s: port %d is the redis-server's of %s (from --redis-base-port)", c.RefAddr, port, c.Dirs[i])
+		}
+	}
 	log, err := filepath.Abs(c.LogFile)
 	if err != nil {
 		return fmt.Errorf("--log: %w", err)
@@ -217,6 +222,11 @@ func scale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) error {
 				return fmt.Errorf("%s is not a complete folder written by gen: %w", dir, err)
 			}
 		}
+		if c.Backends[i] == "bolt" {
+			if _, err := boltNeedsImport(dir); err != nil {
+				return err
+			}
+		}
 	}
 	addrs := []string{c.RefAddr}
 	for i := range c.Dirs {
@@ -265,7 +275,11 @@ func scale(ctx context.Context, c scaleConfig, stdout, stderr io.Writer) error {
 		case "memory":
 			args = append(args, "--state", state)
 		case "bolt":
-			if _, err := os.Stat(filepath.Join(dir, "state.db")); errors.Is(err, os.ErrNotExist) {
+			need, err := boltNeedsImport(dir)
+			if err != nil {
+				return err
+			}
+			if need {
 				if err := importState(ctx, c.Bins[i], cfg, state, stderr); err != nil {
 					return err
 				}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -37,15 +38,29 @@ func buildSsogate(t *testing.T) string {
 	return bin
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
+// freePorts returns the first of n consecutive loopback ports that were
+// all free a moment ago.
+func freePorts(t *testing.T, n int) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for try := 0; try < 100; try++ {
+		base := 20000 + rand.IntN(40000)
+		var lns []net.Listener
+		for p := base; p < base+n; p++ {
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				break
+			}
+			lns = append(lns, ln)
+		}
+		for _, ln := range lns {
+			ln.Close()
+		}
+		if len(lns) == n {
+			return base
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no %d consecutive free ports", n)
+	return 0
 }
 
 // One state served by real ssogate processes on each backend at once: the
@@ -77,9 +92,12 @@ func TestScaleServesEachBackend(t *testing.T) {
 	}
 	bin := buildSsogate(t)
 	sc := scaleConfig{Ssogate: bin, Concurrency: []int{2}, Conns: 1, Slice: 200 * time.Millisecond, Rounds: 2,
-		Mix: "session=2,public=1,redirect=1,api401=1", RefAddr: "127.0.0.1:" + strconv.Itoa(freePort(t)), BasePort: freePort(t),
-		LogLevel: "warn", LogFile: filepath.Join(dir, "ssogate.log"), StartWait: time.Minute,
-		RedisServer: redisServer, RedisPort: freePort(t) - 1}
+		Mix: "session=2,public=1,redirect=1,api401=1", LogLevel: "warn", LogFile: filepath.Join(dir, "ssogate.log"),
+		StartWait: time.Minute, RedisServer: redisServer}
+	// Ports: the reference server, then 3 ssogates (gRPC and HTTP each),
+	// then the redis-servers of folders 0 to 2 (only folder 1's is used).
+	base := freePorts(t, 10)
+	sc.RefAddr, sc.BasePort, sc.RedisPort = "127.0.0.1:"+strconv.Itoa(base), base+1, base+7
 	for _, e := range []string{state, state + ":redis", state + ":bolt"} {
 		d, backend, b, err := parseDir(e, bin)
 		if err != nil {

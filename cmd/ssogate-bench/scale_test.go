@@ -2,6 +2,8 @@ package main
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +130,7 @@ func TestScaleFlags(t *testing.T) {
 		}, "names /a twice with bolt"},
 		{func(c *scaleConfig) { c.Backends = []string{"memory", "redis"}; c.RedisPort = 65535 }, "--redis-base-port 65535: 2 folders need ports 65535 to 65536"},
 		{func(c *scaleConfig) { c.Backends = []string{"memory", "redis"}; c.RedisPort = 65532 }, "port 65533 is one of the ssogates'"},
+		{func(c *scaleConfig) { c.Backends = []string{"memory", "redis"}; c.RedisPort = 19291 }, "port 19292 is the redis-server's of /b"},
 	} {
 		c := ok
 		tc.mod(&c)
@@ -164,5 +167,32 @@ func TestParseDir(t *testing.T) {
 		if err != nil || dir != tc.dir || backend != tc.backend || bin != tc.bin {
 			t.Errorf("parseDir(%q) = %q, %q, %q, %v; want %q, %q, %q", tc.entry, dir, backend, bin, err, tc.dir, tc.backend, tc.bin)
 		}
+	}
+}
+
+func TestBoltNeedsImport(t *testing.T) {
+	dir := t.TempDir()
+	state, db := filepath.Join(dir, "state.yaml"), filepath.Join(dir, "state.db")
+	if err := os.WriteFile(state, []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if need, err := boltNeedsImport(dir); !need || err != nil {
+		t.Errorf("without state.db: %v, %v; want an import", need, err)
+	}
+	if err := os.WriteFile(db, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := os.Chtimes(state, now, now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if need, err := boltNeedsImport(dir); need || err != nil {
+		t.Errorf("state.db newer than the state: %v, %v; want it used", need, err)
+	}
+	if err := os.Chtimes(state, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := boltNeedsImport(dir); err == nil || !strings.Contains(err.Error(), "older than its state.yaml") {
+		t.Errorf("state.db older than the state: err = %v", err)
 	}
 }

@@ -420,3 +420,18 @@ func TestRecordsFromLookupsFailsWhole(t *testing.T) {
 		t.Errorf("%d reads, want 3 (one per record)", n)
 	}
 }
+
+// When the inner store fails for what the cache lacks, the records the
+// cache held are not returned either.
+func TestRecordsErrorReturnsNoHits(t *testing.T) {
+	c, inner, _ := setup(t, time.Minute, true)
+	ctx := context.Background()
+	if _, err := c.Resource(ctx, "model", "acme/m"); err != nil {
+		t.Fatal(err)
+	}
+	inner.fail.Store(true)
+	all := store.RecordsQuery{Org: "acme", User: "u-a", Membership: true, Session: true, Type: "model", ID: "acme/m", Resource: true}
+	if r, err := c.Records(ctx, all); !errors.Is(err, errDown) || r != (store.Records{}) {
+		t.Errorf("Records = %+v, %v; want nothing and the store's error", r, err)
+	}
+}

@@ -17,8 +17,9 @@ import (
 // (or a session past its ExpiresAt) is nil.
 //
 // Errors: any command's failure, or a stored value that does not decode,
-// fails the whole read with an error naming the record; nothing is
-// returned then, so that a caller cannot act on part of a Check's records.
+// fails the whole read with an error naming the records asked for (the
+// record, when one of them failed on its own); nothing is returned then,
+// so that a caller cannot act on part of a Check's records.
 func (s *Store) Records(ctx context.Context, q store.RecordsQuery) (store.Records, error) {
 	var out store.Records
 	var m, v, r *goredis.StringCmd
@@ -37,7 +38,7 @@ func (s *Store) Records(ctx context.Context, q store.RecordsQuery) (store.Record
 	}
 	// Exec's error is the first command's; each command is looked at below.
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
-		return store.Records{}, wrap(err, "reading the records of %s in %s", q.User, q.Org)
+		return store.Records{}, wrap(err, "reading the %s", q)
 	}
 	var err error
 	if m != nil {
