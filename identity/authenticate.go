@@ -143,6 +143,12 @@ func parseAuthorization(v string) (tok, src string, err error) {
 // header values (surrounding double quotes removed, empty values skipped)
 // and whether a second one with a different value was found. It slices
 // the header values in place and does not allocate.
+//
+// Whitespace around a pair's name and value is ignored, as Go's net/http
+// and other servers ignore it ("hub_session =TOKEN" is the hub_session
+// cookie to them): a cookie the hub reads as its session must be read
+// here too, or its holder would pass as anonymous (RFC 6265 section 5.2
+// trims the name and value of a set cookie the same way).
 func findCookie(values []string, name string) (val string, dup bool) {
 	for _, hv := range values {
 		for len(hv) > 0 {
@@ -152,11 +158,11 @@ func findCookie(values []string, name string) (val string, dup bool) {
 			} else {
 				pair, hv = hv, ""
 			}
-			pair = strings.TrimSpace(pair)
-			if len(pair) <= len(name) || pair[len(name)] != '=' || pair[:len(name)] != name {
+			n, v, ok := strings.Cut(pair, "=")
+			if !ok || strings.TrimSpace(n) != name {
 				continue
 			}
-			v := pair[len(name)+1:]
+			v = strings.TrimSpace(v)
 			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 				v = v[1 : len(v)-1]
 			}

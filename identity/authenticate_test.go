@@ -203,6 +203,12 @@ func TestFindCookie(t *testing.T) {
 		{[]string{"hub_session"}, "", false, "no equals"},
 		{[]string{"HUB_SESSION=x"}, "", false, "case-sensitive"},
 		{[]string{`hub_session="x"`}, "x", false, "quoted"},
+		{[]string{"hub_session =x"}, "x", false, "space before ="},
+		{[]string{"hub_session\t=x"}, "x", false, "tab before ="},
+		{[]string{"hub_session= x"}, "x", false, "space after ="},
+		{[]string{"a=1;hub_session = x ;b=2"}, "x", false, "spaces around"},
+		{[]string{"hub_session=x; hub_session =y"}, "", true, "different, one spaced"},
+		{[]string{"xhub_session=x; hub_session_2=y"}, "", false, "other names"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -211,6 +217,19 @@ func TestFindCookie(t *testing.T) {
 				t.Fatalf("got %q %v; want %q %v", val, dup, tc.val, tc.dup)
 			}
 		})
+	}
+	// Whatever net/http reads as the session cookie is read here too, so no
+	// spelling the hub accepts passes ssogate as anonymous.
+	for _, h := range []string{"hub_session =a", "hub_session\t=a", " hub_session = a", "x=1 ; hub_session =a;y=2",
+		"hub_session=a", `hub_session ="a"`, "hub_session= a"} {
+		r := &http.Request{Header: http.Header{"Cookie": {h}}}
+		c, err := r.Cookie(testCookie)
+		if err != nil {
+			continue
+		}
+		if val, _ := findCookie([]string{h}, testCookie); val == "" || val != strings.TrimSpace(c.Value) {
+			t.Errorf("%q: net/http reads %q, findCookie %q", h, c.Value, val)
+		}
 	}
 	line := []string{"theme=dark; lang=en; _ga=GA1.2.3; hub_session=abc.def.ghi; other=1"}
 	if n := testing.AllocsPerRun(100, func() { findCookie(line, testCookie) }); n != 0 {
