@@ -32,9 +32,19 @@ const adminToken = "test-admin-token-7f3a"
 
 var build struct {
 	once sync.Once
+	dir  string // removed by TestMain after the tests
 	bin  string
 	err  error
 	out  []byte
+}
+
+// TestMain removes the ssogate binary the tests built (about 60 MB).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if build.dir != "" {
+		os.RemoveAll(build.dir)
+	}
+	os.Exit(code)
 }
 
 // ssogateBinary builds cmd/ssogate once per test run.
@@ -46,6 +56,7 @@ func ssogateBinary(t *testing.T) string {
 			build.err = err
 			return
 		}
+		build.dir = dir
 		goTool, err := exec.LookPath("go")
 		if err != nil {
 			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
