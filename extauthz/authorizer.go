@@ -28,6 +28,7 @@ import (
 	"github.com/ssogate/ssogate/identity"
 	"github.com/ssogate/ssogate/internal/accept"
 	"github.com/ssogate/ssogate/policies"
+	"github.com/ssogate/ssogate/role"
 	"github.com/ssogate/ssogate/store"
 )
 
@@ -321,6 +322,9 @@ func (a *Authorizer) load(ctx context.Context, in *policyInput) error {
 		if err != nil {
 			return fmt.Errorf("loading the records of the Check: %w", err)
 		}
+		if err := checkRoles(r.Membership); err != nil {
+			return err
+		}
 		in.resource, in.membership = r.Resource, r.Membership
 		if r.Membership != nil {
 			in.session = r.Session
@@ -344,12 +348,34 @@ func (a *Authorizer) load(ctx context.Context, in *policyInput) error {
 		}
 		return fmt.Errorf("loading membership of %s in %s: %w", in.user, rt.Org, err)
 	}
+	if err := checkRoles(m); err != nil {
+		return err
+	}
 	in.membership = m
 	sess, err := a.store.Session(ctx, rt.Org, in.user)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("loading SSO session of %s in %s: %w", in.user, rt.Org, err)
 	}
 	in.session = sess
+	return nil
+}
+
+// checkRoles returns an error when a stored membership (nil: none) names a
+// role that is not one (role.Valid): the policy would read an unknown
+// role as the org's default_role, so a record written wrong, or altered
+// in the store, fails closed (503) instead.
+func checkRoles(m *store.Membership) error {
+	if m == nil {
+		return nil
+	}
+	if m.Role != "" && !role.Valid(m.Role) {
+		return fmt.Errorf("membership of %s in %s: stored role %q is not a role", m.User, m.Org, m.Role)
+	}
+	for g, r := range m.ResourceGroups {
+		if !role.Valid(r) {
+			return fmt.Errorf("membership of %s in %s: stored role %q for resource group %q is not a role", m.User, m.Org, r, g)
+		}
+	}
 	return nil
 }
 

@@ -540,3 +540,27 @@ func TestSessionWithoutMembershipIsNotLoaded(t *testing.T) {
 		}
 	}
 }
+
+// A stored membership whose role is not a role fails closed (503), where
+// the policy would have read it as the org's default_role.
+func TestUnknownStoredRoleFailsClosed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		m    store.Membership
+	}{
+		{"org role", store.Membership{Org: "acme", User: "u-alice", Role: "superuser"}},
+		{"org role in upper case", store.Membership{Org: "acme", User: "u-alice", Role: "ADMIN"}},
+		{"resource group role", store.Membership{Org: "acme", User: "u-alice", Role: "read", ResourceGroups: map[string]string{"vision": "owner"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, "")
+			must(t, f.store.PutMembership(context.Background(), tc.m))
+			viaRecords, err := New(context.Background(), f.cfg, &recordsOnly{s: f.store}, Options{Now: func() time.Time { return f.now }})
+			must(t, err)
+			alice := "hub_session=" + f.keys.Token("u-alice", time.Hour)
+			for _, a := range []*Authorizer{f.auth, viaRecords} {
+				checkDecision(t, a, "GET", "/acme/secret-model", map[string]string{"cookie": alice}, 503, nil, nil, map[string]any{"error": "unavailable"})
+			}
+		})
+	}
+}
