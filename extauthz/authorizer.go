@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -211,7 +212,7 @@ func (a *Authorizer) check(ctx context.Context, req *wire.CheckRequest, decodeEr
 	if decodeErr != nil {
 		out = badRequest("", decodeErr)
 	} else {
-		out = a.decide(ctx, a.state.Load(), req, a.now())
+		out = a.decideOrRecover(ctx, req)
 	}
 	took := time.Since(t0)
 	if a.metrics != nil {
@@ -219,6 +220,20 @@ func (a *Authorizer) check(ctx context.Context, req *wire.CheckRequest, decodeEr
 	}
 	a.logDecision(ctx, req, out, took)
 	return out.resp
+}
+
+// decideOrRecover is decide on the current state, with a panic on the
+// way (bbolt panics when it reads a corrupt file) answered as a 503 and
+// logged with its stack, instead of ending the process and every Check
+// with it.
+func (a *Authorizer) decideOrRecover(ctx context.Context, req *wire.CheckRequest) (out outcome) {
+	defer func() {
+		if p := recover(); p != nil {
+			a.logger.ErrorContext(ctx, "panic in the decision path; answered 503", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			out = unavailable(outcome{}, fmt.Errorf("panic in the decision path: %v", p))
+		}
+	}()
+	return a.decide(ctx, a.state.Load(), req, a.now())
 }
 
 // outcome is a response with the facts the decision log records.

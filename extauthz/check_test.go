@@ -564,3 +564,24 @@ func TestUnknownStoredRoleFailsClosed(t *testing.T) {
 		})
 	}
 }
+
+// panickingStore panics on a read, as bbolt does on a corrupt file.
+type panickingStore struct{ failingStore }
+
+func (panickingStore) Membership(context.Context, string, string) (*store.Membership, error) {
+	panic("page 12 already freed")
+}
+
+func (panickingStore) Resource(context.Context, string, string) (*store.Resource, error) {
+	return nil, store.ErrNotFound
+}
+
+func TestPanicOnTheDecisionPathIs503(t *testing.T) {
+	f := newFixture(t, "")
+	a, err := New(context.Background(), f.cfg, panickingStore{}, Options{})
+	must(t, err)
+	alice := "hub_session=" + f.keys.Token("u-alice", time.Hour)
+	checkDecision(t, a, "GET", "/acme/secret-model", map[string]string{"cookie": alice}, 503, nil, nil, map[string]any{"error": "unavailable"})
+	// Requests that do not read the store are still answered.
+	checkDecision(t, a, "GET", "/docs/x", nil, 200, nil, nil, nil)
+}
