@@ -187,3 +187,38 @@ func TestGenDistinctSettings(t *testing.T) {
 		}
 	}
 }
+
+// gen refuses a folder that holds an earlier state, and load fails when
+// its checks fail, so that no figure comes from a wrong setup.
+func TestBenchRefusesWrongSetups(t *testing.T) {
+	dir := t.TempDir()
+	c := genConfig{Orgs: 2, Sessions: 2, Members: 3, Resources: 4, Pool: 2, TokenTTL: Duration(time.Hour), Seed: 1, Roles: []string{"read"},
+		GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
+	if err := generate(dir, c, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := generate(dir, c, time.Now()); err == nil || !strings.Contains(err.Error(), "is not empty") {
+		t.Errorf("gen over an earlier state: err = %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing serves there
+	var out, errs bytes.Buffer
+	if code := run([]string{"load", "--addr", addr, "--requests", dir, "--duration", "200ms", "--warmup", "0s", "--concurrency", "2"}, &out, &errs); code != 1 ||
+		!strings.Contains(errs.String(), "checks were errors") {
+		t.Errorf("load against nothing: exit %d, stderr %q", code, errs.String())
+	}
+	for _, args := range [][]string{
+		{"load", "--requests", dir, "--concurrency", "-3"},
+		{"load", "--requests", dir, "--duration", "0s"},
+		{"run", "--dir", dir, "--conns", "0"},
+		{"run", "--dir", dir, "--duration", "-1s"},
+	} {
+		if code := run(args, &out, &errs); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}

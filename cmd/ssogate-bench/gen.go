@@ -148,6 +148,11 @@ func (c genConfig) memberRole(j int) string {
 // orgs/*.yaml, state.yaml (a JSON snapshot), requests/<mix>.pb and bench.json.
 func generate(dir string, c genConfig, now time.Time) error {
 	c.Generated = now.UTC().Truncate(time.Second)
+	// Writing over an earlier state would leave its extra org files and its
+	// imported state.db, which would then be served with the new requests.
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return fmt.Errorf("%s is not empty: gen writes a new folder (remove the old state first)", dir)
+	}
 	for _, d := range []string{dir, filepath.Join(dir, "orgs"), filepath.Join(dir, "requests")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err

@@ -304,6 +304,10 @@ func loadCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ssogate-bench load: --requests is required")
 		return 2
 	}
+	if cfg.Concurrency < 1 || cfg.Conns < 1 || cfg.Duration <= 0 || cfg.Warmup < 0 {
+		fmt.Fprintln(stderr, "ssogate-bench load: --concurrency and --conns must be at least 1, --duration positive, --warmup not negative")
+		return 2
+	}
 	weights, err := parseMix(*mixFlag)
 	if err != nil {
 		fmt.Fprintf(stderr, "ssogate-bench load: %v\n", err)
@@ -320,6 +324,10 @@ func loadCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	printResult(stdout, cfg, res)
+	if res.Errors > 0 {
+		fmt.Fprintf(stderr, "ssogate-bench load: %d of %d checks were errors, the first: %s\n", res.Errors, res.Checks, res.FirstError)
+		return 1
+	}
 	return 0
 }
 

@@ -68,8 +68,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	var err error
-	if c.Concurrency, err = parseInts(*conc); err != nil || c.Dir == "" || c.Rounds < 1 {
-		fmt.Fprintln(stderr, "ssogate-bench run: --dir is required; --concurrency is a list of positive numbers; --rounds >= 1")
+	if c.Concurrency, err = parseInts(*conc); err != nil || c.Dir == "" || c.Rounds < 1 || c.Conns < 1 || c.Duration <= 0 || c.Warmup < 0 {
+		fmt.Fprintln(stderr, "ssogate-bench run: --dir is required; --concurrency is a list of positive numbers; --rounds and --conns >= 1; --duration positive; --warmup not negative")
 		return 2
 	}
 	return untilSignal("run", stderr, func(ctx context.Context) error { return sideBySide(ctx, c, stdout, stderr) })
@@ -253,8 +253,9 @@ func sideBySide(ctx context.Context, c runConfig, stdout, stderr io.Writer) erro
 				}
 				fmt.Fprintf(stderr, "round %d, concurrency %d, %s: %.0f checks/s, p99 %s, CPU %s/check, errors %d\n",
 					round, conc, p.name, res.Throughput(), us(res.Percentile(99)), us(res.ServerCPUPerCheck()), res.Errors)
-				if res.FirstError != "" {
-					fmt.Fprintf(stderr, "  first error: %s\n", res.FirstError)
+				if res.Errors > 0 {
+					// A server that answers wrongly has no figures worth printing.
+					return fmt.Errorf("%s at concurrency %d: %d of %d checks were errors, the first: %s", p.name, conc, res.Errors, res.Checks, res.FirstError)
 				}
 				name := "ref"
 				if p == sso {
