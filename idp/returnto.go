@@ -45,6 +45,10 @@ func SafeReturnTo(publicURL, raw string) (target string, ok bool) {
 		!strings.EqualFold(u.Scheme, pub.Scheme) || !strings.EqualFold(u.Host, pub.Host) {
 		return "", false
 	}
+	// Remove dot segments and empty ones as a browser resolving the URL
+	// would ("/..//evil.example" is "//evil.example" to it; RFC 3986
+	// section 5.2.4), before the path is checked.
+	u = u.JoinPath()
 	path := u.EscapedPath()
 	if path == "" {
 		path = "/"

@@ -53,6 +53,9 @@ func TestSafeReturnTo(t *testing.T) {
 		{"https://hub.example.test/a%20b/%C3%BC", "https://hub.example.test/a%20b/%C3%BC"},
 		{"/acme/model?x=1", "https://hub.example.test/acme/model?x=1"},
 		{"/", "https://hub.example.test/"},
+		{"https://hub.example.test/..//evil.example", "https://hub.example.test/evil.example"},
+		{"/a/../..//evil.example/x/", "https://hub.example.test/evil.example/x/"},
+		{"/acme/./model/../data?x=1", "https://hub.example.test/acme/data?x=1"},
 	} {
 		if got, ok := SafeReturnTo(pub, tc.raw); !ok || got != tc.want {
 			t.Errorf("SafeReturnTo(%q) = %q, %v; want %q", tc.raw, got, ok, tc.want)
