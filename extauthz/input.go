@@ -11,6 +11,10 @@ import (
 	"github.com/ssogate/ssogate/store"
 )
 
+// maxClockAhead is how far in the future a session's authenticated_at may
+// be (another replica's clock ahead of this one's) and still count.
+const maxClockAhead = 5 * time.Minute
+
 // policyInput is what one Check knows when it asks the policy. value turns
 // it into the Rego input documented in policies/authz.rego, as an ast.Value
 // so that OPA does not round-trip it through JSON.
@@ -186,9 +190,12 @@ func (in *policyInput) value() ast.Value {
 	}
 	// age_ns saves the policy big-number arithmetic on timestamps. A
 	// session authenticated over 292 years ago would overflow it into a negative (valid)
-	// age: it counts as the oldest possible instead (fail closed).
+	// age, and one authenticated in the future (a stored time written
+	// wrong) would stay valid until then: both count as the oldest
+	// possible instead (fail closed). Replicas' clocks may differ by up to
+	// maxClockAhead.
 	age := nowNS - at
-	if at < 0 && age < 0 {
+	if at < 0 && age < 0 || age < -int64(maxClockAhead) {
 		age = math.MaxInt64
 	}
 	digits := nsDigits(nowNS, at, age)

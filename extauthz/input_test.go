@@ -89,3 +89,26 @@ func TestPolicyInputAgeOverflow(t *testing.T) {
 		t.Errorf("age_ns = %v, want %d", age, int64(math.MaxInt64))
 	}
 }
+
+// A session authenticated in the future counts as the oldest possible,
+// beyond a few minutes of clock difference between replicas.
+func TestPolicyInputAgeInTheFuture(t *testing.T) {
+	now := time.Date(2026, 6, 2, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		at   time.Time
+		want int64
+	}{
+		{now.Add(-time.Hour), int64(time.Hour)},
+		{now.Add(time.Minute), -int64(time.Minute)}, // another replica's clock a minute ahead
+		{now.Add(maxClockAhead + time.Second), math.MaxInt64},
+		{time.Date(2062, 1, 1, 0, 0, 0, 0, time.UTC), math.MaxInt64},
+	} {
+		in := policyInput{now: now, method: "GET", route: route.Route{Kind: route.Resource, Org: "acme"}, user: "u-alice",
+			membership: &store.Membership{Role: "read"}, session: &store.Session{AuthenticatedAt: tc.at}}
+		obj := in.value().(ast.Object)
+		age := obj.Get(ast.StringTerm("session")).Value.(ast.Object).Get(ast.StringTerm("age_ns")).Value
+		if age.Compare(ast.Number(fmt.Sprint(tc.want))) != 0 {
+			t.Errorf("authenticated at %v: age_ns = %v, want %d", tc.at, age, tc.want)
+		}
+	}
+}
