@@ -152,6 +152,11 @@ func TestCheckDecisions(t *testing.T) {
 		{name: "path parameters are refused", method: "PUT", path: "/acme;x/secret-model/settings", headers: map[string]string{}, status: 400},
 		{name: "dot segments cannot escape", method: "GET", path: "/carol/notes/../../acme/secret-model", headers: map[string]string{}, status: 404},
 		{name: "repeated slashes merged", method: "GET", path: "//acme//secret-model", headers: map[string]string{}, status: 404},
+		{name: "session cookie after a comma", method: "GET", path: "/acme/secret-model",
+			headers: map[string]string{"cookie": "theme=dark, " + alice}, status: 200, want: map[string]string{HeaderUser: "u-alice"}},
+		{name: "member without session in a spaced cookie is not anonymous", method: "GET", path: "/api/models/acme/open-model",
+			headers: map[string]string{"cookie": "theme=dark, hub_session = " + f.keys.Token("u-mallory", time.Hour)}, status: 401,
+			body: map[string]any{"error": "sso_required"}},
 	}
 	// The same decisions when the store reads a Check's records in one call
 	// (the cache in front of Redis); its one-at-a-time lookups fail, so a

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -144,16 +145,20 @@ func parseAuthorization(v string) (tok, src string, err error) {
 // and whether a second one with a different value was found. It slices
 // the header values in place and does not allocate.
 //
-// Whitespace around a pair's name and value is ignored, as Go's net/http
-// and other servers ignore it ("hub_session =TOKEN" is the hub_session
-// cookie to them): a cookie the hub reads as its session must be read
-// here too, or its holder would pass as anonymous (RFC 6265 section 5.2
-// trims the name and value of a set cookie the same way).
+// A cookie the hub reads as its session must be read here too, or its
+// holder would pass as anonymous, so the parsing is as lenient as the
+// hub's may be: whitespace around a pair's name and value is ignored (Go's
+// net/http ignores it; RFC 6265 section 5.2 trims a set cookie's name and
+// value the same way), pairs are separated by "," as well as ";" (some
+// servers split on both; RFC 6265 cookie values cannot hold either), and
+// a value with "%" is read percent-decoded (a token has no "%", and some
+// servers decode values), which allocates only then. Reading a token where the hub might
+// not is the safe direction: it can only ask for more.
 func findCookie(values []string, name string) (val string, dup bool) {
 	for _, hv := range values {
 		for len(hv) > 0 {
 			var pair string
-			if i := strings.IndexByte(hv, ';'); i >= 0 {
+			if i := strings.IndexAny(hv, ";,"); i >= 0 {
 				pair, hv = hv[:i], hv[i+1:]
 			} else {
 				pair, hv = hv, ""
@@ -165,6 +170,11 @@ func findCookie(values []string, name string) (val string, dup bool) {
 			v = strings.TrimSpace(v)
 			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 				v = v[1 : len(v)-1]
+			}
+			if strings.IndexByte(v, '%') >= 0 {
+				if d, err := url.PathUnescape(v); err == nil {
+					v = d
+				}
 			}
 			switch {
 			case v == "" || v == val:

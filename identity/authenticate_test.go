@@ -209,6 +209,11 @@ func TestFindCookie(t *testing.T) {
 		{[]string{"a=1;hub_session = x ;b=2"}, "x", false, "spaces around"},
 		{[]string{"hub_session=x; hub_session =y"}, "", true, "different, one spaced"},
 		{[]string{"xhub_session=x; hub_session_2=y"}, "", false, "other names"},
+		{[]string{"theme=dark, hub_session=x"}, "x", false, "comma separated"},
+		{[]string{"hub_session=x,hub_session=y"}, "", true, "different, comma separated"},
+		{[]string{"hub_session=%65yJ.a"}, "eyJ.a", false, "percent-encoded"},
+		{[]string{"hub_session=%65yJ.a; hub_session=eyJ.a"}, "eyJ.a", false, "the same, once encoded"},
+		{[]string{"hub_session=%zz"}, "%zz", false, "bad percent-encoding kept"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
