@@ -212,12 +212,6 @@ func (c *Store) Membership(ctx context.Context, org, user string) (*store.Member
 	return r.Membership, err
 }
 
-func cloneMembership(m *store.Membership) *store.Membership {
-	cp := *m
-	cp.ResourceGroups = maps.Clone(m.ResourceGroups)
-	return &cp
-}
-
 // Session implements store.Sessions. A cached session past its ExpiresAt
 // is not found.
 func (c *Store) Session(ctx context.Context, org, user string) (*store.Session, error) {
@@ -258,7 +252,7 @@ func (c *Store) Records(ctx context.Context, q store.RecordsQuery) (store.Record
 	if q.Membership {
 		mk = memberKey(q.Org, q.User)
 		if e, ok := c.lookup(mk); ok {
-			out.Membership = cloneMembershipOrNil(e.m)
+			out.Membership = cloneMembership(e.m)
 		} else {
 			need.Membership = true
 		}
@@ -289,7 +283,7 @@ func (c *Store) Records(ctx context.Context, q store.RecordsQuery) (store.Record
 	}
 	if need.Membership {
 		out.Membership = got.Membership
-		c.fill(mk, ep, entry{m: cloneMembershipOrNil(got.Membership)})
+		c.fill(mk, ep, entry{m: cloneMembership(got.Membership)})
 	}
 	if need.Session {
 		out.Session = got.Session
@@ -320,11 +314,13 @@ func (c *Store) liveSession(s *store.Session) *store.Session {
 	return cloneSession(s)
 }
 
-func cloneMembershipOrNil(m *store.Membership) *store.Membership {
+func cloneMembership(m *store.Membership) *store.Membership {
 	if m == nil {
 		return nil
 	}
-	return cloneMembership(m)
+	cp := *m
+	cp.ResourceGroups = maps.Clone(m.ResourceGroups)
+	return &cp
 }
 
 func cloneSession(s *store.Session) *store.Session {
